@@ -1,0 +1,113 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { explain, type ImageExplanation } from '../core/explain.js';
+import type { RgbImage } from '../core/image.js';
+import { getMethod } from '../methods/index.js';
+import type { ExplainableModel } from '../model/types.js';
+import { encodePng, readImage } from '../node/image.js';
+import { colormapTable, type ColormapName } from '../render/colormap.js';
+import { toJson } from '../render/json.js';
+import { colorize, overlay } from '../render/overlay.js';
+import { resolveClass } from '../targets/index.js';
+import { expandInputs, openModel, positiveInt, progress, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
+
+export interface ExplainCliOptions extends ModelOptions {
+  class: string[];
+  top?: number;
+  method: string;
+  layer: string;
+  out: string;
+  batch: number;
+  colormap: ColormapName;
+  alpha: number;
+  counterfactual?: boolean;
+  weights?: boolean;
+}
+
+/** Writes `<stem>.json`, `<stem>.<class>.png` (overlay) and `<stem>.<class>.heatmap.png` for one image. */
+export async function writeExplanation(
+  out: string, stem: string, file: string, image: RgbImage, result: ImageExplanation, model: ExplainableModel,
+  opts: { colormap: ColormapName; alpha: number; weights?: boolean; suffix?: string },
+): Promise<void> {
+  const suffix = opts.suffix ?? '';
+  const json = toJson(result, file, model.source, opts.weights);
+  await writeFile(path.join(out, `${stem}${suffix}.json`), JSON.stringify(json, null, 1) + '\n');
+  for (const t of result.targets) {
+    const o = overlay(image, t.heatmap, opts);
+    await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.png`), await encodePng(o.data, o.width, o.height));
+    const h = colorize(t.heatmap, opts);
+    await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.heatmap.png`), await encodePng(h.data, h.width, h.height));
+  }
+}
+
+/**
+ * Explains every image; bad files are reported one line each and skipped, the rest are written.
+ * Returns the number of images explained.
+ */
+export async function runExplain(inputs: string[], opts: ExplainCliOptions): Promise<number> {
+  const method = getMethod(opts.method);
+  colormapTable(opts.colormap);
+  const model = await openModel(opts);
+  const layer = model.resolveLayer(opts.layer);
+  const targets = opts.class.map((c) => resolveClass(c, model.labels));
+  const files = await expandInputs(inputs);
+  if (!files.length) throw new Error(`no images found in ${inputs.join(', ')}`);
+  const stems = uniqueStems(files);
+  await mkdir(opts.out, { recursive: true });
+  const bar = progress(files.length, `explaining (${method.name}, ${layer})`);
+  let done = 0;
+  try {
+    for (let start = 0; start < files.length; start += opts.batch) {
+      const chunk = files.slice(start, start + opts.batch).map((file, i) => ({ file, stem: stems[start + i] }));
+      const decoded = await Promise.all(chunk.map(async (c) => {
+        try {
+          return { ...c, image: await readImage(c.file) };
+        } catch (e) {
+          reportError(e, c.file);
+          bar.tick();
+          return undefined;
+        }
+      }));
+      const ok = decoded.filter((d): d is NonNullable<typeof d> => !!d);
+      if (!ok.length) continue;
+      const results = await explain(model, ok.map((d) => d.image), {
+        method, layer, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
+        counterfactual: opts.counterfactual, onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+      });
+      for (const [i, d] of ok.entries()) {
+        try {
+          await writeExplanation(opts.out, d.stem, d.file, d.image, results[i], model, opts);
+          done++;
+        } catch (e) {
+          reportError(e, d.file);
+        }
+        bar.tick();
+      }
+    }
+  } finally {
+    bar.stop();
+    model.dispose();
+  }
+  return done;
+}
+
+export function register(program: Command): void {
+  withModelOptions(program.command('explain')
+    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and class')
+    .argument('<images...>', 'image files or folders')
+    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-k, --top <k>', 'explain the top k predicted classes', positiveInt('--top'))
+    .option('--method <name>', 'CAM method (see `gradcam methods`)', 'gradcam')
+    .option('-l, --layer <name>', "layer to explain, or 'auto'", 'auto')
+    .option('-o, --out <dir>', 'output folder', 'out')
+    .option('-b, --batch <n>', 'images per batch', positiveInt('--batch'), 8)
+    .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
+    .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5)
+    .option('--counterfactual', 'show what speaks against the class (negated gradients)')
+    .option('--weights', 'include channel weights in the JSON'))
+    .action(async (images: string[], opts: ExplainCliOptions) => {
+      const n = await runExplain(images, opts);
+      process.stderr.write(`explained ${n} image(s) → ${opts.out}/\n`);
+    });
+}

@@ -1,0 +1,33 @@
+/**
+ * The `gradcam` command line: a thin shell over the library. Each command lives in its own file
+ * and registers itself here.
+ */
+import { Command, CommanderError } from 'commander';
+import { reportError } from './common.js';
+import { register as explain } from './explain.js';
+import { register as inspect } from './inspect.js';
+import { methods } from '../methods/index.js';
+
+const program = new Command('gradcam')
+  .description('Grad-CAM and its family of visual explanations for TensorFlow.js models')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+explain(program);
+inspect(program);
+program.command('methods').description('list the CAM methods').action(() => {
+  for (const m of Object.values(methods)) {
+    process.stdout.write(`${m.name.padEnd(16)} ${m.title.padEnd(18)} ${m.needsGradients ? 'gradients' : 'forward passes'}, ${m.classSpecific ? 'class-specific' : 'class-agnostic'}\n`);
+  }
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode;
+  } else {
+    reportError(e);
+    process.exitCode = 2;
+  }
+}

@@ -1,0 +1,291 @@
+import * as tf from '@tensorflow/tfjs';
+import { getMethod, type MethodName } from '../methods/index.js';
+import { GradcamError, type ExplainableModel } from '../model/types.js';
+import { classScores, resolveClass, topK, type TargetSpec } from '../targets/index.js';
+import { imageSize, inputRegion, preprocess, type ImageInput } from './image.js';
+import type { CamContext, CamMethod } from './method.js';
+
+/** A single-channel float map, row-major. */
+export interface Grid {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+/** A class prediction. */
+export interface Prediction {
+  classIndex: number;
+  className: string;
+  /** Pre-softmax score. */
+  logit: number;
+  /** Softmax of the logits. */
+  probability: number;
+}
+
+/** The explanation of one class in one image. */
+export interface TargetExplanation extends Prediction {
+  /** The map at the layer's resolution, after ReLU, min–max normalised to [0, 1]. */
+  cam: Grid;
+  /** The method's raw map at the layer's resolution, before ReLU (raw scale). */
+  rawCam: Grid;
+  /** Channel weights, for methods that have them. */
+  weights?: Float32Array;
+  /** `cam` upsampled (bilinear, half-pixel centres) to the original image and renormalised to [0, 1]. */
+  heatmap: Grid;
+  /** Argmax of `heatmap` in original-image pixels; null when there is no positive evidence. */
+  peak: { x: number; y: number } | null;
+  /** True when the map is zero everywhere after ReLU (no positive evidence for the class at this layer). */
+  noEvidence: boolean;
+}
+
+/** The explanation of one image. */
+export interface ImageExplanation {
+  width: number;
+  height: number;
+  /** Resolved layer name. */
+  layer: string;
+  method: string;
+  /** Backend the maps were computed on. */
+  backend: string;
+  /** Top-5 predictions. */
+  predictions: Prediction[];
+  targets: TargetExplanation[];
+}
+
+/** Options of {@link explain}. */
+export interface ExplainOptions {
+  /** Method name (`gradcam`, `gradcam++`, …) or a custom {@link CamMethod}. Default `gradcam`. */
+  method?: MethodName | CamMethod;
+  /** Classes to explain, for every image; or one list per image. Default: the top `top` classes. */
+  targets?: TargetSpec[] | TargetSpec[][];
+  /** Explain the top k predicted classes (default 1 when no `targets`). */
+  top?: number;
+  /** Layer to explain; `auto` (default) picks the last spatial layer before the head. */
+  layer?: string;
+  /** Images per forward/backward batch (default 8). */
+  batchSize?: number;
+  /** Counterfactual explanation (Grad-CAM paper §3.1): explain −logit, showing what speaks against the class. */
+  counterfactual?: boolean;
+  /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
+  onWarning?: (message: string) => void;
+  /** Called after each batch with the number of images done. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+const MISSING_KERNEL = /not registered for backend|not yet implemented|is not implemented/i;
+const needsCpu = new WeakMap<ExplainableModel, Set<string>>();
+
+/** Per-map ReLU and min–max normalisation (pytorch-grad-cam's: `c -= min; c /= 1e-7 + max`). */
+function normalise(cam: tf.Tensor3D): tf.Tensor3D {
+  return tf.tidy(() => {
+    const r = tf.relu(cam);
+    const min = r.min([1, 2], true);
+    const c = r.sub(min);
+    return c.div(c.max([1, 2], true).add(1e-7));
+  });
+}
+
+/** Upsamples a normalised `[h, w]` map into the image region the network saw and renormalises it. */
+function upsample(cam: Float32Array, h: number, w: number, width: number, height: number, region: ReturnType<typeof inputRegion>): Grid {
+  const data = tf.tidy(() => {
+    let up = tf.image.resizeBilinear(tf.tensor3d(cam, [h, w, 1]), [region.height, region.width], false, true);
+    up = up.sub(up.min());
+    up = up.div(up.max().add(1e-7));
+    if (region.width !== width || region.height !== height) {
+      up = up.pad([[region.y, height - region.height - region.y], [region.x, width - region.width - region.x], [0, 0]]);
+    }
+    return up;
+  });
+  const out = { data: data.dataSync() as Float32Array, width, height };
+  data.dispose();
+  return out;
+}
+
+function argmax(data: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < data.length; i++) if (data[i] > data[best]) best = i;
+  return best;
+}
+
+function softmaxRow(logits: Float32Array, row: number, k: number): Float32Array {
+  const r = logits.subarray(row * k, row * k + k);
+  let max = -Infinity;
+  for (const v of r) max = Math.max(max, v);
+  let sum = 0;
+  const p = new Float32Array(k);
+  for (let i = 0; i < k; i++) sum += p[i] = Math.exp(r[i] - max);
+  for (let i = 0; i < k; i++) p[i] /= sum;
+  return p;
+}
+
+interface BatchMaps {
+  logits: Float32Array;
+  pairs: { row: number; cls: number }[];
+  cams: Float32Array;
+  raw: Float32Array;
+  weights?: Float32Array;
+  grid: [number, number];
+}
+
+/** Everything tensor-valued for one batch, under one `tf.tidy`; returns plain arrays. */
+function runBatch(
+  model: ExplainableModel, method: CamMethod, layer: string, x: tf.Tensor4D,
+  pick: (logits: Float32Array, classes: number, row: number) => number[], opts: ExplainOptions,
+): BatchMaps {
+  return tf.tidy(() => {
+    const run = model.split(x, layer);
+    const a = run.activation;
+    const logitsT = run.head(a);
+    const k = logitsT.shape[1];
+    const logits = logitsT.dataSync() as Float32Array;
+    const pairs = Array.from({ length: x.shape[0] }, (_, row) => pick(logits, k, row).map((cls) => ({ row, cls }))).flat();
+    const rows = pairs.map((p) => p.row);
+    const classes = pairs.map((p) => p.cls);
+    const identity = rows.length === x.shape[0] && rows.every((r, i) => r === i);
+    const activations = identity ? a : tf.gather(a, tf.tensor1d(rows, 'int32'));
+    const sign = opts.counterfactual ? -1 : 1;
+    const ctx: CamContext = {
+      activations,
+      classes,
+      rows,
+      input: x,
+      sign,
+      model,
+      batchSize: opts.batchSize ?? 8,
+      headScores: (act, rowsOf, classesOf) => classScores(run.head(act, rowsOf), classesOf, sign),
+      inputScores: (xs, classesOf) => classScores(model.logits(xs), classesOf, sign),
+    };
+    if (method.needsGradients) {
+      ctx.gradients = tf.grad((act) => ctx.headScores(act as tf.Tensor4D, identity ? undefined : rows, classes).sum())(activations) as tf.Tensor4D;
+    }
+    const out = method.cam(ctx);
+    return {
+      logits,
+      pairs,
+      cams: normalise(out.cam).dataSync() as Float32Array,
+      raw: out.cam.dataSync() as Float32Array,
+      weights: out.weights?.dataSync() as Float32Array | undefined,
+      grid: [out.cam.shape[1], out.cam.shape[2]] as [number, number],
+    };
+  });
+}
+
+/**
+ * Explains why a model predicts classes for one or more images.
+ *
+ * Grad-CAM (Selvaraju et al. 2017): the gradient of the class logit with respect to the layer's
+ * activations, averaged over space, weights each channel; the weighted sum after ReLU is the map.
+ * Other methods change only how channels are weighted or combined (see `methods/`).
+ *
+ * @example
+ * ```ts
+ * const model = await loadModel('../shared/models/mobilenet_v1_0.25_224');
+ * const image = await readImage('cat_dog.jpg');
+ * const [result] = await explain(model, [image], { targets: ['tiger cat', 243] });
+ * console.log(result.targets[0].peak); // { x, y } on the cat
+ * ```
+ */
+export async function explain(model: ExplainableModel, images: ImageInput[], opts: ExplainOptions = {}): Promise<ImageExplanation[]> {
+  const method = typeof opts.method === 'object' ? opts.method : getMethod(opts.method ?? 'gradcam');
+  const layer = model.resolveLayer(opts.layer);
+  const perImage = Array.isArray(opts.targets?.[0]);
+  if (perImage && opts.targets!.length !== images.length) {
+    throw new GradcamError(`targets has ${opts.targets!.length} lists for ${images.length} images`);
+  }
+  const targetLists = (perImage ? (opts.targets as TargetSpec[][]) : images.map(() => (opts.targets ?? []) as TargetSpec[]))
+    .map((list) => list.map((t) => resolveClass(t, model.labels)));
+  const top = opts.top ?? (opts.targets?.length ? 0 : 1);
+  const batchSize = Math.max(1, opts.batchSize ?? 8);
+  const results: ImageExplanation[] = [];
+
+  for (let start = 0; start < images.length; start += batchSize) {
+    const batch = images.slice(start, start + batchSize);
+    const pick = (logits: Float32Array, k: number, row: number) => {
+      const fixed = targetLists[start + row];
+      const best = top > 0 ? topK(logits.subarray(row * k, row * k + k), top) : [];
+      return [...new Set([...fixed, ...best])];
+    };
+    const compute = () => {
+      const x = tf.tidy(() => tf.concat(batch.map((img) => preprocess(img, model.preprocessing))) as tf.Tensor4D);
+      try {
+        return runBatch(model, method, layer, x, pick, opts);
+      } finally {
+        x.dispose();
+      }
+    };
+    let maps: BatchMaps;
+    const backend = tf.getBackend();
+    const cpuOnly = needsCpu.get(model)?.has(layer);
+    if (cpuOnly && backend !== 'cpu') {
+      maps = await onBackend('cpu', compute);
+    } else {
+      try {
+        maps = compute();
+      } catch (e) {
+        if (backend === 'cpu' || !MISSING_KERNEL.test((e as Error).message)) throw e;
+        opts.onWarning?.(`${(e as Error).message.split('\n')[0]}: computing layer '${layer}' on the cpu backend instead`);
+        needsCpu.set(model, (needsCpu.get(model) ?? new Set()).add(layer));
+        maps = await onBackend('cpu', compute);
+      }
+    }
+    results.push(...assemble(model, batch, maps, layer, method.name, cpuOnly || needsCpu.get(model)?.has(layer) ? 'cpu' : backend));
+    opts.onProgress?.(Math.min(start + batchSize, images.length), images.length);
+  }
+  return results;
+}
+
+/** Runs `fn` with `name` as the active backend, restoring the previous one afterwards. */
+async function onBackend<T>(name: string, fn: () => T): Promise<T> {
+  const previous = tf.getBackend();
+  await tf.setBackend(name);
+  try {
+    return fn();
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+function assemble(model: ExplainableModel, batch: ImageInput[], maps: BatchMaps, layer: string, method: string, backend: string): ImageExplanation[] {
+  const k = model.labels.length;
+  const [h, w] = maps.grid;
+  const cells = h * w;
+  const c = maps.weights ? maps.weights.length / maps.pairs.length : 0;
+  const pred = (row: number, probs: Float32Array, cls: number): Prediction => ({
+    classIndex: cls, className: model.labels[cls], logit: maps.logits[row * k + cls], probability: probs[cls],
+  });
+  return batch.map((img, row) => {
+    const { width, height } = imageSize(img);
+    const region = inputRegion(width, height, model.preprocessing);
+    const probs = softmaxRow(maps.logits, row, k);
+    const targets = maps.pairs.flatMap((p, m) => {
+      if (p.row !== row) return [];
+      const raw = maps.raw.slice(m * cells, (m + 1) * cells);
+      const cam = maps.cams.slice(m * cells, (m + 1) * cells);
+      const noEvidence = !raw.some((v) => v > 0);
+      const heatmap = upsample(cam, h, w, width, height, region);
+      const i = argmax(heatmap.data);
+      return [{
+        ...pred(row, probs, p.cls),
+        cam: { data: cam, width: w, height: h },
+        rawCam: { data: raw, width: w, height: h },
+        weights: maps.weights?.slice(m * c, (m + 1) * c),
+        heatmap,
+        peak: noEvidence ? null : { x: i % width, y: Math.floor(i / width) },
+        noEvidence,
+      }];
+    });
+    const predictions = topK(maps.logits.subarray(row * k, row * k + k), 5).map((cls) => pred(row, probs, cls));
+    return { width, height, layer, method, backend, predictions, targets };
+  });
+}
+
+/**
+ * Top-k predictions (class, logit, softmax probability) for each image, without explaining.
+ */
+export async function classify(model: ExplainableModel, images: ImageInput[], k = 5): Promise<Prediction[][]> {
+  return images.map((img) => {
+    const logits = tf.tidy(() => model.logits(preprocess(img, model.preprocessing)).dataSync() as Float32Array);
+    const probs = softmaxRow(logits, 0, logits.length);
+    return topK(logits, k).map((cls) => ({ classIndex: cls, className: model.labels[cls], logit: logits[cls], probability: probs[cls] }));
+  });
+}

@@ -1,0 +1,24 @@
+/**
+ * The CAM methods, one file each. A method only says how channels are weighted (or how weights
+ * and activations combine); the core in `core/explain.ts` does everything else.
+ */
+import type { CamMethod } from '../core/method.js';
+import { GradcamError } from '../model/types.js';
+import { gradcam } from './gradcam.js';
+
+/** Every method, by CLI/API name. */
+export const methods = {
+  gradcam,
+} satisfies Record<string, CamMethod>;
+
+/** A method's name. */
+export type MethodName = keyof typeof methods;
+
+/** Looks a method up by name; throws a {@link GradcamError} listing the valid names. */
+export function getMethod(name: string): CamMethod {
+  const m = (methods as Record<string, CamMethod>)[name];
+  if (!m) throw new GradcamError(`unknown method '${name}'; methods: ${Object.keys(methods).join(', ')}`);
+  return m;
+}
+
+export { gradcam };

@@ -1,0 +1,126 @@
+import * as tf from '@tensorflow/tfjs';
+import imagenetLabels from './imagenet-labels.json' with { type: 'json' };
+import { GraphExplainableModel } from './graph-model.js';
+import { LayersExplainableModel } from './layers-model.js';
+import { GradcamError, type ExplainableModel, type Preprocessing } from './types.js';
+
+/** The official hosted TF.js MobileNet v1 (α=0.75, 224), the default model for users. */
+export const DEFAULT_MODEL_URL = 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.75_224/model.json';
+
+/** Contents of the optional `metadata.json` beside `model.json`. */
+export interface ModelMetadata {
+  /** One label per logit (`classNames` and `classes` are accepted too). */
+  labels?: string[];
+  classNames?: string[];
+  classes?: string[];
+  preprocessing?: Partial<Preprocessing>;
+}
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  /** Labels to use instead of metadata.json's. */
+  labels?: string[];
+  /** Overrides of the preprocessing (input size, value range or mean/std, resize mode). */
+  preprocessing?: Partial<Preprocessing>;
+  /** Download progress, 0..1. */
+  onProgress?: (fraction: number) => void;
+}
+
+/**
+ * Labels for `classes` logits: the given ones, else ImageNet's for 1000 logits, or for 1001 with
+ * `background` first (TF-Hub / slim models), else `class 0`, `class 1`, ….
+ */
+export function labelsFor(classes: number, given?: string[]): string[] {
+  if (given?.length) {
+    if (given.length !== classes) throw new GradcamError(`the model has ${classes} outputs but ${given.length} labels were given`);
+    return given;
+  }
+  if (classes === 1000) return imagenetLabels;
+  if (classes === 1001) return ['background', ...imagenetLabels];
+  return Array.from({ length: classes }, (_, i) => `class ${i}`);
+}
+
+const isGraph = (a: tf.io.ModelArtifacts) =>
+  a.format === 'graph-model' || Array.isArray((a.modelTopology as { node?: unknown } | undefined)?.node);
+
+/**
+ * Builds an {@link ExplainableModel} from loaded artifacts (model.json and weights) and the optional
+ * metadata. Preprocessing defaults: input size from the model, values in [-1, 1] for LayersModels
+ * (Keras MobileNet convention) and [0, 1] for GraphModels (TF-Hub convention), whole image squashed.
+ */
+export async function modelFromArtifacts(
+  artifacts: tf.io.ModelArtifacts,
+  source: string,
+  metadata: ModelMetadata = {},
+  opts: LoadOptions = {},
+): Promise<ExplainableModel> {
+  const given = opts.labels ?? metadata.labels ?? metadata.classNames ?? metadata.classes;
+  const handler: tf.io.IOHandler = { load: async () => artifacts };
+  const pre = (inputShape: readonly (number | null)[], range: [number, number]): Preprocessing => ({
+    size: [inputShape[1] && inputShape[1] > 0 ? inputShape[1] : 224, inputShape[2] && inputShape[2] > 0 ? inputShape[2] : 224],
+    range,
+    resize: 'squash',
+    ...metadata.preprocessing,
+    ...opts.preprocessing,
+  });
+  try {
+    if (isGraph(artifacts)) {
+      const g = await tf.loadGraphModel(handler);
+      const nodes = (artifacts.modelTopology as { node: { name: string; op: string; input?: string[] }[] }).node;
+      return new GraphExplainableModel(g, nodes, source, (n) => labelsFor(n, given), pre(g.inputs[0].shape ?? [], [0, 1]));
+    }
+    const m = await tf.loadLayersModel(handler);
+    const classes = m.outputs[0].shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
+    return new LayersExplainableModel(m, source, labelsFor(classes, given), pre(m.inputs[0].shape, [-1, 1]));
+  } catch (e) {
+    if (e instanceof GradcamError) throw e;
+    throw new GradcamError(`cannot build the model: ${(e as Error).message.split('\n')[0]}`, source);
+  }
+}
+
+/** Wraps an in-memory tf.LayersModel or tf.GraphModel (e.g. one just trained) for explaining. */
+export function wrapModel(
+  model: tf.LayersModel,
+  opts: { labels?: string[]; preprocessing?: Partial<Preprocessing>; source?: string } = {},
+): ExplainableModel {
+  const classes = model.outputs[0].shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
+  const shape = model.inputs[0].shape;
+  return new LayersExplainableModel(model, opts.source ?? model.name, labelsFor(classes, opts.labels), {
+    size: [shape[1] ?? 224, shape[2] ?? 224], range: [-1, 1], resize: 'squash', ...opts.preprocessing,
+  });
+}
+
+/**
+ * Loads a model from a URL of its model.json (browser and Node; in Node prefer the path- and
+ * cache-aware `loadModel` of the Node entry point). `metadata.json` beside it is read if present.
+ */
+export async function loadModelFromUrl(url: string, opts: LoadOptions = {}): Promise<ExplainableModel> {
+  let artifacts: tf.io.ModelArtifacts;
+  try {
+    artifacts = await tf.io.http(url, { onProgress: opts.onProgress }).load!();
+  } catch (e) {
+    throw new GradcamError(`cannot load the model: ${(e as Error).message.split('\n')[0]}`, url);
+  }
+  let metadata: ModelMetadata = {};
+  try {
+    const r = await fetch(new URL('metadata.json', new URL(url, globalThis.location?.href)).href);
+    if (r.ok) metadata = (await r.json()) as ModelMetadata;
+  } catch { /* metadata is optional */ }
+  return modelFromArtifacts(artifacts, url, metadata, opts);
+}
+
+/** Loads a model from files picked in a browser: model.json, its weight shards and optionally metadata.json. */
+export async function loadModelFromFiles(files: File[], opts: LoadOptions = {}): Promise<ExplainableModel> {
+  const json = files.find((f) => f.name.endsWith('model.json'));
+  if (!json) throw new GradcamError('choose model.json together with its weight files');
+  const meta = files.find((f) => f.name === 'metadata.json');
+  const weights = files.filter((f) => f !== json && f !== meta);
+  let artifacts: tf.io.ModelArtifacts;
+  try {
+    artifacts = await tf.io.browserFiles([json, ...weights]).load!();
+  } catch (e) {
+    throw new GradcamError(`cannot load the model: ${(e as Error).message.split('\n')[0]}`, json.name);
+  }
+  const metadata = meta ? (JSON.parse(await meta.text()) as ModelMetadata) : {};
+  return modelFromArtifacts(artifacts, json.name, metadata, opts);
+}
