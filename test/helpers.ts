@@ -1,0 +1,40 @@
+/** Shared test setup: backend, the shared models and the reference inputs. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { initBackend, type NodeBackend } from '../src/node/backend.js';
+import { loadModel } from '../src/node/load.js';
+import type { ExplainableModel } from '../src/model/types.js';
+import type { RgbImage } from '../src/core/image.js';
+import { MODEL_025, MODEL_075, MODEL_GRAPH, REFERENCE_DIR } from '../scripts/shared.js';
+
+export { MODEL_025, MODEL_075, MODEL_GRAPH, REFERENCE_DIR };
+export { sharedImage, sharedModel, SHARED_DIR } from '../scripts/shared.js';
+
+const cache = new Map<string, Promise<ExplainableModel>>();
+
+/** Initialises `backend` (default wasm) and loads a shared model once per test file. */
+export async function model(dir: string, backend: NodeBackend = 'wasm'): Promise<ExplainableModel> {
+  await initBackend(backend);
+  if (!cache.has(dir)) cache.set(dir, loadModel(dir));
+  return cache.get(dir)!;
+}
+
+/** The exact 224×224 network input of a reference image (see ../shared/reference/README.md). */
+export function referenceInput(stem: string): RgbImage {
+  const data = new Uint8Array(readFileSync(path.join(REFERENCE_DIR, 'inputs', `${stem}.u8`)));
+  return { data, width: 224, height: 224, channels: 3 };
+}
+
+/** Pearson correlation. */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) { ma += a[i]; mb += b[i]; }
+  ma /= n; mb /= n;
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = a[i] - ma, db = b[i] - mb;
+    sab += da * db; saa += da * da; sbb += db * db;
+  }
+  return sab / Math.sqrt(saa * sbb);
+}
