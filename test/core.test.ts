@@ -1,0 +1,110 @@
+/** Grad-CAM core on the real shared models: where the maps point, batching, targets, layers, leaks. */
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { classify, explain } from '../src/core/explain.js';
+import { readImage } from '../src/node/image.js';
+import { MODEL_025, MODEL_075, MODEL_GRAPH, model, pearson, referenceInput, sharedImage } from './helpers.js';
+
+const CAT = 282; // tiger cat
+const DOG = 243; // bull mastiff
+
+describe('Grad-CAM on cat_dog.jpg (α=0.75)', () => {
+  it('puts the tiger cat on the cat and the bull mastiff on the dog, with clearly different maps', async () => {
+    const m = await model(MODEL_075);
+    const image = await readImage(sharedImage('cat_dog.jpg'));
+    const [r] = await explain(m, [image], { targets: ['tiger cat', DOG] });
+    const [cat, dog] = r.targets;
+    expect([cat.classIndex, dog.classIndex]).toEqual([CAT, DOG]);
+    expect(r.layer).toBe('conv_pw_13_relu');
+    expect(cat.heatmap.width).toBe(640);
+    expect(cat.heatmap.height).toBe(480);
+    // The cat lies across the lower half; the dog sits in the upper middle.
+    expect(cat.peak!.y).toBeGreaterThan(0.55 * 480);
+    expect(dog.peak!.y).toBeLessThan(0.5 * 480);
+    expect(dog.peak!.x).toBeGreaterThan(0.25 * 640);
+    expect(dog.peak!.x).toBeLessThan(0.75 * 640);
+    expect(pearson(cat.cam.data, dog.cam.data)).toBeLessThan(0.5);
+    // Logits, not probabilities, are explained; probabilities are the softmax of the logits.
+    expect(dog.probability).toBeGreaterThan(cat.probability);
+    expect(dog.logit).toBeGreaterThan(1);
+  });
+
+  it('classifies chelsea.png as a cat and coffee.png as espresso', async () => {
+    const m = await model(MODEL_075);
+    const [chelsea, coffee] = await classify(m, [await readImage(sharedImage('chelsea.png')), await readImage(sharedImage('coffee.png'))]);
+    expect(chelsea[0].classIndex).toBeGreaterThanOrEqual(281);
+    expect(chelsea[0].classIndex).toBeLessThanOrEqual(285);
+    expect(coffee[0].className).toBe('espresso');
+    expect(chelsea.reduce((s, p) => s + p.probability, 0)).toBeLessThanOrEqual(1 + 1e-6);
+  });
+});
+
+describe('targets, layers and batching (α=0.25)', () => {
+  it('explains a batch exactly as it explains images one by one, with per-image targets', async () => {
+    const m = await model(MODEL_025);
+    const imgs = ['cat_dog', 'chelsea', 'coffee'].map(referenceInput);
+    const batch = await explain(m, imgs, { targets: [[CAT], [CAT, 285], [967]], batchSize: 3 });
+    for (const [i, img] of imgs.entries()) {
+      const [single] = await explain(m, [img], { targets: batch[i].targets.map((t) => t.classIndex) });
+      expect(batch[i].targets.map((t) => t.classIndex)).toEqual(single.targets.map((t) => t.classIndex));
+      for (const [k, t] of single.targets.entries()) {
+        const d = Math.max(...t.cam.data.map((v, j) => Math.abs(v - batch[i].targets[k].cam.data[j])));
+        expect(d).toBeLessThan(1e-4);
+        expect(batch[i].targets[k].logit).toBeCloseTo(t.logit, 3);
+      }
+    }
+  });
+
+  it('explains the top k classes in order', async () => {
+    const m = await model(MODEL_025);
+    const [r] = await explain(m, [referenceInput('cat_dog')], { top: 3 });
+    expect(r.targets.map((t) => t.classIndex)).toEqual(r.predictions.slice(0, 3).map((p) => p.classIndex));
+    expect(r.targets[0].logit).toBeGreaterThanOrEqual(r.targets[1].logit);
+  });
+
+  it('rejects unknown class names and out-of-range indices, saying what is valid', async () => {
+    const m = await model(MODEL_025);
+    const img = [referenceInput('chelsea')];
+    await expect(explain(m, img, { targets: ['tigr cat'] })).rejects.toThrow(/unknown class 'tigr cat'/);
+    await expect(explain(m, img, { targets: ['persian'] })).rejects.toThrow(/did you mean 283 "Persian cat"/);
+    await expect(explain(m, img, { targets: [1000] })).rejects.toThrow(/out of range: valid indices are 0–999/);
+    await expect(explain(m, img, { targets: ['crane'] })).rejects.toThrow(/ambiguous: 134 .*517/);
+  });
+
+  it("picks conv_pw_13_relu for 'auto', accepts any named layer, and lists candidates for a bad name", async () => {
+    const m = await model(MODEL_025);
+    expect(m.resolveLayer('auto')).toBe('conv_pw_13_relu');
+    expect(() => m.resolveLayer('conv_pw_99')).toThrow(/layer 'conv_pw_99' not found; layers with a 4-D output: .*conv_pw_13_relu \[7,7,256\]/);
+    const [r] = await explain(m, [referenceInput('cat_dog')], { targets: [CAT], layer: 'conv_pw_11_relu' });
+    expect([r.targets[0].cam.height, r.targets[0].cam.width]).toEqual([14, 14]);
+    expect(Math.min(...r.targets[0].cam.data)).toBe(0);
+    expect(Math.max(...r.targets[0].cam.data)).toBeCloseTo(1, 5);
+  });
+
+  it('leaks no tensor over 200 explains', async () => {
+    const m = await model(MODEL_025);
+    const img = referenceInput('both');
+    await explain(m, [img], { targets: [CAT] });
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 200; i++) await explain(m, [img], { targets: [CAT, DOG] });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('GraphModel (TF-Hub MobileNet 0.25, 1001 classes)', () => {
+  it('explains by node name, with background at index 0 in the label map', async () => {
+    const g = await model(MODEL_GRAPH);
+    expect(g.kind).toBe('graph');
+    expect(g.labels.length).toBe(1001);
+    expect(g.labels[0]).toBe('background');
+    expect(g.defaultLayer).toBe('module_apply_default/MobilenetV1/MobilenetV1/Conv2d_13_pointwise/Relu6');
+    expect(g.preprocessing.range).toEqual([0, 1]);
+    const [r] = await explain(g, [referenceInput('cat_dog')], { targets: ['tiger cat', 'bull mastiff'], layer: g.defaultLayer });
+    const [cat, dog] = r.targets;
+    expect(cat.classIndex).toBe(CAT + 1);
+    expect(cat.peak!.y).toBeGreaterThan(0.55 * 224);
+    expect(dog.peak!.y).toBeLessThan(0.5 * 224);
+    const [chelsea] = await classify(g, [referenceInput('chelsea')]);
+    expect(chelsea[0].className).toMatch(/cat/);
+  });
+});
