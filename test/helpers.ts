@@ -8,7 +8,7 @@ import type { RgbImage } from '../src/core/image.js';
 import { MODEL_025, MODEL_075, MODEL_GRAPH, REFERENCE_DIR } from '../scripts/shared.js';
 
 export { MODEL_025, MODEL_075, MODEL_GRAPH, REFERENCE_DIR };
-export { sharedImage, sharedModel, SHARED_DIR } from '../scripts/shared.js';
+export { sharedImage, sharedModel, SHARED_DIR, REPO_ROOT } from '../scripts/shared.js';
 
 const cache = new Map<string, Promise<ExplainableModel>>();
 

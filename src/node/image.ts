@@ -18,7 +18,7 @@ export async function readImage(file: string): Promise<RgbImage> {
   if (info.size === 0) throw new GradcamError('empty file (0 bytes)', file);
   let meta: Metadata;
   try {
-    meta = await sharp(file).metadata();
+    meta = await sharp(file, { limitInputPixels: false }).metadata(); // header only; the size is checked below
   } catch {
     throw new GradcamError('not an image (unsupported or unrecognised format)', file);
   }

@@ -1,0 +1,170 @@
+/** The CLI on real files: outputs, bad inputs that must not lose the batch, broken models, URL loading with a cache. */
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { initBackend } from '../src/node/backend.js';
+import { loadModel } from '../src/node/load.js';
+import { MODEL_025, REPO_ROOT, sharedImage, SHARED_DIR } from './helpers.js';
+
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'gradcam-cli-'));
+
+function gradcam(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', [path.join(REPO_ROOT, 'bin/gradcam.js'), ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** A well-formed PNG that claims an absurd size (100000×100000). */
+function hugePng(): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body) >>> 0);
+    return Buffer.concat([len, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(100_000, 0);
+  ihdr.writeUInt32BE(100_000, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1000))), chunk('IEND', Buffer.alloc(0))]);
+}
+
+describe('gradcam explain', () => {
+  it('writes JSON + overlays for good images and one clear line per bad file, exiting non-zero', async () => {
+    const dir = tmp();
+    const input = path.join(dir, 'in');
+    const out = path.join(dir, 'out');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(input);
+    copyFileSync(sharedImage('cat_dog.jpg'), path.join(input, 'a_cat_dog.jpg'));
+    copyFileSync(sharedImage('chelsea.png'), path.join(input, 'z_chelsea.png'));
+    writeFileSync(path.join(input, 'empty.jpg'), '');
+    writeFileSync(path.join(input, 'notes.png'), 'this is not an image');
+    writeFileSync(path.join(input, 'truncated.jpg'), readFileSync(sharedImage('cat_dog.jpg')).subarray(0, 20_000));
+    writeFileSync(path.join(input, 'huge.png'), hugePng());
+    const missing = path.join(dir, 'missing.jpg');
+
+    const r = await gradcam(['explain', input, missing, '--model', MODEL_025, '--class', 'tiger cat', '--class', '243', '--out', out, '--batch', '3']);
+    expect(r.code).toBe(1);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
+    const lineFor = (name: string) => errors.find((l) => l.includes(name));
+    expect(lineFor('empty.jpg')).toMatch(/empty file/);
+    expect(lineFor('notes.png')).toMatch(/not an image/);
+    expect(lineFor('truncated.jpg')).toMatch(/truncated or corrupt/);
+    expect(lineFor('huge.png')).toMatch(/unusable image size 100000×100000/);
+    expect(lineFor('missing.jpg')).toMatch(/no such file/);
+    expect(errors.length).toBe(5);
+
+    const files = readdirSync(out).sort();
+    for (const stem of ['a_cat_dog', 'z_chelsea']) {
+      for (const f of [`${stem}.json`, `${stem}.282.png`, `${stem}.282.heatmap.png`, `${stem}.243.png`]) expect(files).toContain(f);
+    }
+    const json = JSON.parse(readFileSync(path.join(out, 'a_cat_dog.json'), 'utf8'));
+    expect(json).toMatchObject({ width: 640, height: 480, method: 'gradcam', layer: 'conv_pw_13_relu', model: MODEL_025 });
+    expect(json.image).toContain('a_cat_dog.jpg');
+    const [cat, dog] = json.targets;
+    expect([cat.classIndex, cat.className, dog.classIndex]).toEqual([282, 'tiger cat', 243]);
+    expect(cat.cam.length).toBe(7);
+    expect(cat.cam[0].length).toBe(7);
+    expect(Math.max(...cat.cam.flat())).toBeCloseTo(1, 5);
+    expect(Math.min(...cat.cam.flat())).toBe(0);
+    expect(cat.peak.y).toBeGreaterThan(240);
+    expect(typeof cat.logit).toBe('number');
+    expect(cat.probability).toBeGreaterThan(0);
+  });
+
+  it('explains the top k and rejects an unknown class before reading images', async () => {
+    const out = path.join(tmp(), 'out');
+    const ok = await gradcam(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--top', '3', '--out', out]);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(out, 'coffee.json'), 'utf8')).targets.length).toBe(3);
+    const bad = await gradcam(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--class', 'espreso', '--out', out]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toMatch(/^error: unknown class 'espreso': did you mean|^error: unknown class 'espreso'/);
+    expect(bad.stderr.trim().split('\n').length).toBe(1);
+  });
+});
+
+describe('broken models', () => {
+  it('names model.json when it is not JSON, and the shard when one is missing or short', async () => {
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'model.json'), '{"modelTopology": ');
+    const a = await gradcam(['classify', sharedImage('coffee.png'), '--model', dir]);
+    expect(a.code).toBe(2);
+    expect(a.stderr.trim()).toBe(`error: ${path.join(dir, 'model.json')}: model.json is not valid JSON (${a.stderr.split('(')[1].split(')')[0]})`);
+
+    const dir2 = tmp();
+    copyFileSync(path.join(MODEL_025, 'model.json'), path.join(dir2, 'model.json'));
+    const b = await gradcam(['classify', sharedImage('coffee.png'), '--model', dir2]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(new RegExp(`error: ${path.join(dir2, 'group1-shard1of1')}: weight file listed in model.json is missing`));
+
+    const dir3 = tmp();
+    for (const f of readdirSync(MODEL_025)) copyFileSync(path.join(MODEL_025, f), path.join(dir3, f));
+    writeFileSync(path.join(dir3, 'group29-shard1of1'), readFileSync(path.join(MODEL_025, 'group29-shard1of1')).subarray(0, 1000));
+    const c = await gradcam(['layers', '--model', dir3]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/truncated or mismatched shards/);
+  });
+});
+
+describe('gradcam layers and classify', () => {
+  it('lists 4-D layers with shapes and marks the automatic choice', async () => {
+    const r = await gradcam(['layers', '--model', MODEL_025]);
+    expect(r.code).toBe(0);
+    const auto = r.stdout.split('\n').find((l) => l.includes('← auto'));
+    expect(auto).toMatch(/^conv_pw_13_relu\s+Activation\s+\[7,7,256\]/);
+    expect(r.stdout).toMatch(/conv1\s+Conv2D\s+\[112,112,8\]/);
+  });
+
+  it('prints the top-5 with probabilities', async () => {
+    const r = await gradcam(['classify', sharedImage('coffee.png'), '--model', MODEL_025, '--json']);
+    expect(r.code).toBe(0);
+    const preds = JSON.parse(r.stdout)[sharedImage('coffee.png')];
+    expect(preds.length).toBe(5);
+    expect(preds[0].className).toBe('espresso');
+  });
+});
+
+describe('models from a URL', () => {
+  it('downloads model.json, shards and metadata once into the cache, then loads offline', async () => {
+    const root = path.join(SHARED_DIR, 'models');
+    const requests: string[] = [];
+    const server = http.createServer((req, res) => {
+      requests.push(req.url!);
+      const file = path.join(root, decodeURIComponent(req.url!.split('?')[0]));
+      if (!file.startsWith(root) || !existsSync(file)) { res.statusCode = 404; res.end(); return; }
+      res.end(readFileSync(file));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const url = `http://127.0.0.1:${port}/mobilenet_v1_0.25_224/model.json`;
+    const cache = tmp();
+    process.env.GRADCAM_CACHE = cache;
+    try {
+      await initBackend('wasm');
+      const m = await loadModel(url);
+      expect(m.source).toBe(url);
+      expect(m.labels[282]).toBe('tiger cat'); // from the downloaded metadata.json
+      expect(requests).toContain('/mobilenet_v1_0.25_224/group29-shard1of1');
+      await new Promise((r) => server.close(r));
+      const again = await loadModel(url); // the server is gone: served from the cache
+      expect(again.defaultLayer).toBe('conv_pw_13_relu');
+      m.dispose();
+      again.dispose();
+      const bad = loadModel(`http://127.0.0.1:${port}/nothing/model.json`);
+      await expect(bad).rejects.toThrow(/cannot download/);
+    } finally {
+      delete process.env.GRADCAM_CACHE;
+      server.close();
+    }
+  });
+});
