@@ -93,6 +93,20 @@ describe('gradcam explain', () => {
   });
 });
 
+describe('the README example', () => {
+  it('runs as written and writes the two overlays', async () => {
+    const cwd = tmp();
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile('node', ['--import', import.meta.resolve('tsx'), path.join(REPO_ROOT, 'examples/explain.ts'), sharedImage('cat_dog.jpg'), MODEL_025], { cwd },
+        (err, stdout) => resolve({ code: err ? 1 : 0, stdout }));
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^tiger cat: logit [\d.]+, p=[\d.]+, peak at \(\d+, \d+\)/m);
+    expect(existsSync(path.join(cwd, 'example.282.png'))).toBe(true);
+    expect(existsSync(path.join(cwd, 'example.243.png'))).toBe(true);
+  });
+});
+
 describe('broken models', () => {
   it('names model.json when it is not JSON, and the shard when one is missing or short', async () => {
     const dir = tmp();
