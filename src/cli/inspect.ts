@@ -1,7 +1,7 @@
 /** `gradcam layers` and `gradcam classify`: look inside a model before explaining. */
 import type { Command } from 'commander';
 import { classify } from '../core/explain.js';
-import { shapeText } from '../model/layers.js';
+import { isSpatial, shapeText } from '../model/layers.js';
 import { readImage } from '../node/image.js';
 import { expandInputs, openModel, positiveInt, progress, reportError, withModelOptions, type ModelOptions } from './common.js';
 
@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option('--all', 'include layers without spatial extent (1×1)')
     .action(async (opts: ModelOptions & { all?: boolean }) => {
       const model = await openModel(opts);
-      const rows = model.layers.filter((l) => opts.all || (l.shape[1] ?? 2) * (l.shape[2] ?? 2) > 1);
+      const rows = model.layers.filter((l) => opts.all || isSpatial(l));
       const w = Math.max(...rows.map((l) => l.name.length));
       const t = Math.max(...rows.map((l) => l.type.length));
       process.stdout.write(`${model.kind === 'graph' ? 'GraphModel' : 'LayersModel'} ${model.source}: ${model.labels.length} classes, input ${model.preprocessing.size.join('×')}\n`);

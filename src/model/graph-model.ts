@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { resolveLayerName } from './layers.js';
+import { autoLayer, resolveLayerName } from './layers.js';
 import type { ExplainableModel, LayerInfo, Preprocessing, SplitRun } from './types.js';
 
 interface GraphNode { name: string; op: string; input?: string[] }
@@ -65,8 +65,7 @@ export class GraphExplainableModel implements ExplainableModel {
     this.layers = candidates
       .map((n, i) => ({ name: n.name, type: n.op, shape: [null, ...shapes[i].slice(1)] }))
       .filter((l) => l.shape.length === 4);
-    const spatial = this.layers.filter((l) => (l.shape[1] ?? 2) * (l.shape[2] ?? 2) > 1);
-    this.defaultLayer = spatial.length ? spatial[spatial.length - 1].name : '';
+    this.defaultLayer = autoLayer(this.layers);
   }
 
   resolveLayer(name?: string): string {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { compileProgram, downstreamOf, runSteps, stepsFor, type Program, type Step } from './program.js';
-import { resolveLayerName } from './layers.js';
+import { autoLayer, resolveLayerName } from './layers.js';
 import type { ExplainableModel, LayerInfo, Preprocessing, SplitRun } from './types.js';
 
 const isSoftmaxLayer = (s: Step) => {
@@ -49,8 +49,7 @@ export class LayersExplainableModel implements ExplainableModel {
     this.layers = this.logitSteps
       .filter((s) => s.shape.length === 4)
       .map((s) => ({ name: s.name, type: s.layer.getClassName(), shape: s.shape }));
-    const spatial = this.layers.filter((l) => (l.shape[1] ?? 2) * (l.shape[2] ?? 2) > 1);
-    this.defaultLayer = spatial.length ? spatial[spatial.length - 1].name : '';
+    this.defaultLayer = autoLayer(this.layers);
   }
 
   resolveLayer(name?: string): string {

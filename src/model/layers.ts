@@ -3,6 +3,14 @@ import { GradcamError, type ExplainableModel, type LayerInfo } from './types.js'
 /** `[7,7,768]`-style shape text without the batch dimension. */
 export const shapeText = (l: LayerInfo) => `[${l.shape.slice(1).map((d) => d ?? '?').join(',')}]`;
 
+/** Whether a layer's output has spatial extent (h×w > 1). */
+export const isSpatial = (l: LayerInfo) => (l.shape[1] ?? 2) * (l.shape[2] ?? 2) > 1;
+
+/** The layer `layer: 'auto'` picks: the last with a spatial 4-D output (layers are in execution order); '' if none. */
+export function autoLayer(layers: LayerInfo[]): string {
+  return layers.filter(isSpatial).at(-1)?.name ?? '';
+}
+
 /**
  * Resolves `'auto'` (or nothing) to the model's default layer, and a name to a layer of the model:
  * the exact name, or the last path segment of a nested layer (`conv_pw_13_relu` for
