@@ -71,10 +71,16 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
       }));
       const ok = decoded.filter((d): d is NonNullable<typeof d> => !!d);
       if (!ok.length) continue;
-      const results = await explain(model, ok.map((d) => d.image), {
-        method, layer, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
-        counterfactual: opts.counterfactual, onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
-      });
+      let results;
+      try {
+        results = await explain(model, ok.map((d) => d.image), {
+          method, layer, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
+          counterfactual: opts.counterfactual, onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+        });
+      } catch (e) {
+        ok.forEach((d) => { reportError(e, d.file); bar.tick(); });
+        continue;
+      }
       for (const [i, d] of ok.entries()) {
         try {
           await writeExplanation(opts.out, d.stem, d.file, d.image, results[i], model, opts);
