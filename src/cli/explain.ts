@@ -57,6 +57,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   await mkdir(opts.out, { recursive: true });
   const bar = progress(files.length, `explaining (${method.name}, ${layer})`);
   let done = 0;
+  const summary: string[] = [];
   try {
     for (let start = 0; start < files.length; start += opts.batch) {
       const chunk = files.slice(start, start + opts.batch).map((file, i) => ({ file, stem: stems[start + i] }));
@@ -85,6 +86,8 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
         try {
           await writeExplanation(opts.out, d.stem, d.file, d.image, results[i], model, opts);
           done++;
+          summary.push(...results[i].targets.map((t) =>
+            `${d.stem}  ${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
         } catch (e) {
           reportError(e, d.file);
         }
@@ -95,6 +98,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
     bar.stop();
     model.dispose();
   }
+  if (summary.length <= 40) process.stdout.write(summary.map((l) => `${l}\n`).join(''));
   return done;
 }
 

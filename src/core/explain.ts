@@ -101,10 +101,18 @@ function upsample(cam: Float32Array, h: number, w: number, width: number, height
   return out;
 }
 
-function argmax(data: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < data.length; i++) if (data[i] > data[best]) best = i;
-  return best;
+/**
+ * The argmax of a map in pixels. Bilinear upsampling with clamped edges makes flat maxima (a whole
+ * half-cell along a border has the border cell's value), so ties are resolved to their centroid.
+ */
+function peakOf(map: Grid): { x: number; y: number } {
+  let max = -Infinity;
+  for (const v of map.data) if (v > max) max = v;
+  let sx = 0, sy = 0, n = 0;
+  for (let i = 0; i < map.data.length; i++) {
+    if (map.data[i] >= max - 1e-6) { sx += i % map.width; sy += Math.floor(i / map.width); n++; }
+  }
+  return { x: Math.round(sx / n), y: Math.round(sy / n) };
 }
 
 function softmaxRow(logits: Float32Array, row: number, k: number): Float32Array {
@@ -263,14 +271,13 @@ function assemble(model: ExplainableModel, batch: ImageInput[], maps: BatchMaps,
       const cam = maps.cams.slice(m * cells, (m + 1) * cells);
       const noEvidence = !raw.some((v) => v > 0);
       const heatmap = upsample(cam, h, w, width, height, region);
-      const i = argmax(heatmap.data);
       return [{
         ...pred(row, probs, p.cls),
         cam: { data: cam, width: w, height: h },
         rawCam: { data: raw, width: w, height: h },
         weights: maps.weights?.slice(m * c, (m + 1) * c),
         heatmap,
-        peak: noEvidence ? null : { x: i % width, y: Math.floor(i / width) },
+        peak: noEvidence ? null : peakOf(heatmap),
         noEvidence,
       }];
     });
