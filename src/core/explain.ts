@@ -4,6 +4,7 @@ import { GradcamError, type ExplainableModel } from '../model/types.js';
 import { classScores, resolveClass, topK, type TargetSpec } from '../targets/index.js';
 import { imageSize, inputRegion, preprocess, type ImageInput } from './image.js';
 import type { CamContext, CamMethod } from './method.js';
+import { augment, mergeAugmented, project2d } from './smooth.js';
 
 /** A single-channel float map, row-major. */
 export interface Grid {
@@ -66,6 +67,16 @@ export interface ExplainOptions {
   batchSize?: number;
   /** Counterfactual explanation (Grad-CAM paper §3.1): explain −logit, showing what speaks against the class. */
   counterfactual?: boolean;
+  /**
+   * Test-time augmentation (pytorch-grad-cam's `aug_smooth`): maps of the input flipped horizontally
+   * and scaled in intensity by 0.9, 1, 1.1 (6 variants, run as one batch) are aligned back and averaged.
+   */
+  augSmooth?: boolean;
+  /**
+   * Eigen-smoothing (pytorch-grad-cam's `eigen_smooth`): the map is the first principal component of the
+   * method's per-channel terms (e.g. `w_k·A_k`) instead of their sum. Less noise, less class-specific.
+   */
+  eigenSmooth?: boolean;
   /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
   onWarning?: (message: string) => void;
   /** Called after each batch with the number of images done. */
@@ -141,39 +152,47 @@ function runBatch(
   pick: (logits: Float32Array, classes: number, row: number) => number[], opts: ExplainOptions,
 ): BatchMaps {
   return tf.tidy(() => {
-    const run = model.split(x, layer);
+    // With augSmooth the batch holds every augmentation of every image (augmentation-major, identity first).
+    const n = x.shape[0];
+    const xs = opts.augSmooth ? augment(x) : x;
+    const copies = xs.shape[0] / n;
+    const run = model.split(xs, layer);
     const a = run.activation;
     const logitsT = run.head(a);
     const k = logitsT.shape[1];
-    const logits = logitsT.dataSync() as Float32Array;
-    const pairs = Array.from({ length: x.shape[0] }, (_, row) => pick(logits, k, row).map((cls) => ({ row, cls }))).flat();
-    const rows = pairs.map((p) => p.row);
-    const classes = pairs.map((p) => p.cls);
-    const identity = rows.length === x.shape[0] && rows.every((r, i) => r === i);
+    const logits = logitsT.dataSync().slice(0, n * k) as Float32Array;
+    const pairs = Array.from({ length: n }, (_, row) => pick(logits, k, row).map((cls) => ({ row, cls }))).flat();
+    const rows = Array.from({ length: copies }, (_, t) => pairs.map((p) => p.row + t * n)).flat();
+    const classes = Array.from({ length: copies }, () => pairs.map((p) => p.cls)).flat();
+    const identity = rows.length === xs.shape[0] && rows.every((r, i) => r === i);
     const activations = identity ? a : tf.gather(a, tf.tensor1d(rows, 'int32'));
     const sign = opts.counterfactual ? -1 : 1;
     const ctx: CamContext = {
       activations,
       classes,
       rows,
-      input: x,
+      input: xs,
       sign,
       model,
       batchSize: opts.batchSize ?? 8,
       headScores: (act, rowsOf, classesOf) => classScores(run.head(act, rowsOf), classesOf, sign),
+      headLogits: (act, rowsOf) => run.head(act, rowsOf),
       inputScores: (xs, classesOf) => classScores(model.logits(xs), classesOf, sign),
     };
     if (method.needsGradients) {
       ctx.gradients = tf.grad((act) => ctx.headScores(act as tf.Tensor4D, identity ? undefined : rows, classes).sum())(activations) as tf.Tensor4D;
     }
     const out = method.cam(ctx);
+    const cam = opts.eigenSmooth && out.terms ? project2d(out.terms) : out.cam;
+    const merge = <T extends tf.Tensor>(t: T) => (copies > 1 ? mergeAugmented(t as unknown as tf.Tensor3D) : t);
+    const weights = out.weights && (copies > 1 ? out.weights.reshape([copies, pairs.length, -1]).mean(0) : out.weights);
     return {
       logits,
       pairs,
-      cams: normalise(out.cam).dataSync() as Float32Array,
-      raw: out.cam.dataSync() as Float32Array,
-      weights: out.weights?.dataSync() as Float32Array | undefined,
-      grid: [out.cam.shape[1], out.cam.shape[2]] as [number, number],
+      cams: (copies > 1 ? normalise(merge(normalise(cam))) : normalise(cam)).dataSync() as Float32Array,
+      raw: merge(cam).dataSync() as Float32Array,
+      weights: weights?.dataSync() as Float32Array | undefined,
+      grid: [cam.shape[1], cam.shape[2]] as [number, number],
     };
   });
 }

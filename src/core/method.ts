@@ -26,16 +26,27 @@ export interface CamContext {
   headScores(a: tf.Tensor4D, rowsOf: number[] | undefined, classesOf: number[]): tf.Tensor1D;
   /** Scores `[M']` of the explained classes for preprocessed inputs `[M', H, W, 3]`. */
   inputScores(x: tf.Tensor4D, classesOf: number[]): tf.Tensor1D;
+  /**
+   * All logits `[M', classes]` (unsigned) for activations `a` of images `rowsOf`: for methods that score
+   * several classes of one image from the same perturbed activations (Ablation-CAM).
+   */
+  headLogits?(a: tf.Tensor4D, rowsOf: number[] | undefined): tf.Tensor2D;
   /** Batch size for methods that run many forward passes (Score-CAM, Ablation-CAM). */
   batchSize: number;
   model: ExplainableModel;
 }
 
 /** A method's output: the map before ReLU, `[M, h, w]`, and the channel weights if it has them. */
-export interface CamOutput {
+// A type alias (not an interface) so that it is a tf.TensorContainer and can be returned from tf.tidy.
+export type CamOutput = {
   cam: tf.Tensor3D;
   weights?: tf.Tensor2D;
-}
+  /**
+   * The per-channel terms `[M, h, w, C]` whose sum over channels is `cam` (e.g. `w_k · A_k`), for
+   * eigen-smoothing, which replaces that sum by the terms' first principal component.
+   */
+  terms?: tf.Tensor4D;
+};
 
 /** One CAM method: it computes a raw map from the context; the core does the rest (ReLU, normalising, upsampling). */
 export interface CamMethod {
@@ -54,6 +65,15 @@ export interface CamMethod {
 export function weightedSum(activations: tf.Tensor4D, weights: tf.Tensor2D): CamOutput {
   return tf.tidy(() => {
     const [m, , , c] = activations.shape;
-    return { cam: activations.mul(weights.reshape([m, 1, 1, c])).sum(3) as tf.Tensor3D, weights };
+    return termsSum(activations.mul(weights.reshape([m, 1, 1, c])) as tf.Tensor4D, weights);
+  });
+}
+
+/** `Σ_k terms_k`: the map of a method defined by per-channel, per-position terms (HiResCAM, LayerCAM). */
+export function termsSum(terms: tf.Tensor4D, weights?: tf.Tensor2D): CamOutput {
+  return tf.tidy(() => {
+    const out: CamOutput = { cam: terms.sum(3) as tf.Tensor3D, terms };
+    if (weights) out.weights = weights;
+    return out;
   });
 }

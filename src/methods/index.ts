@@ -4,11 +4,27 @@
  */
 import type { CamMethod } from '../core/method.js';
 import { GradcamError } from '../model/types.js';
+import { ablationcam } from './ablationcam.js';
+import { eigencam } from './eigencam.js';
+import { eigengradcam } from './eigengradcam.js';
 import { gradcam } from './gradcam.js';
+import { gradcamPlusPlus } from './gradcampp.js';
+import { hirescam } from './hirescam.js';
+import { layercam } from './layercam.js';
+import { scorecam } from './scorecam.js';
+import { xgradcam } from './xgradcam.js';
 
 /** Every method, by CLI/API name. */
 export const methods = {
   gradcam,
+  'gradcam++': gradcamPlusPlus,
+  xgradcam,
+  hirescam,
+  layercam,
+  eigencam,
+  eigengradcam,
+  scorecam,
+  ablationcam,
 } satisfies Record<string, CamMethod>;
 
 /** A method's name. */
@@ -21,4 +37,4 @@ export function getMethod(name: string): CamMethod {
   return m;
 }
 
-export { gradcam };
+export { ablationcam, eigencam, eigengradcam, gradcam, gradcamPlusPlus, hirescam, layercam, scorecam, xgradcam };
