@@ -1,7 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import sharp from 'sharp';
 import { explain, type ImageExplanation } from '../core/explain.js';
+import { combineGuided, guidedBackprop, saliencyImage } from '../core/guided.js';
+import { inputRegion } from '../core/image.js';
 import type { RgbImage } from '../core/image.js';
 import { getMethod } from '../methods/index.js';
 import type { ExplainableModel } from '../model/types.js';
@@ -23,6 +26,9 @@ export interface ExplainCliOptions extends ModelOptions {
   alpha: number;
   counterfactual?: boolean;
   weights?: boolean;
+  augSmooth?: boolean;
+  eigenSmooth?: boolean;
+  guided?: boolean;
 }
 
 /** Writes `<stem>.json`, `<stem>.<class>.png` (overlay) and `<stem>.<class>.heatmap.png` for one image. */
@@ -38,6 +44,30 @@ export async function writeExplanation(
     await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.png`), await encodePng(o.data, o.width, o.height));
     const h = colorize(t.heatmap, opts);
     await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.heatmap.png`), await encodePng(h.data, h.width, h.height));
+  }
+}
+
+const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
+
+/**
+ * Writes `<stem>.<class>.guided.png` per target: guided backpropagation × the target's map (Guided
+ * Grad-CAM for `--method gradcam`), at the size of the image region the network saw.
+ */
+async function writeGuided(
+  model: ExplainableModel, items: { stem: string; image: RgbImage }[], results: ImageExplanation[], opts: ExplainCliOptions,
+): Promise<void> {
+  const guided = await guidedBackprop(model, items.map((d) => d.image), {
+    targets: results.map((r) => r.targets.map((t) => t.classIndex)), top: 0, batchSize: opts.batch,
+    counterfactual: opts.counterfactual, onWarning: warn,
+  });
+  for (const [i, d] of items.entries()) {
+    const region = inputRegion(d.image.width, d.image.height, model.preprocessing);
+    for (const [k, g] of guided[i].entries()) {
+      const img = saliencyImage(combineGuided(g, results[i].targets[k].cam), g.width, g.height);
+      const png = await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } })
+        .resize(region.width, region.height, { fit: 'fill' }).png().toBuffer();
+      await writeFile(path.join(opts.out, `${d.stem}.${g.classIndex}.guided.png`), png);
+    }
   }
 }
 
@@ -76,8 +106,9 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
       try {
         results = await explain(model, ok.map((d) => d.image), {
           method, layer, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
-          counterfactual: opts.counterfactual, onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+          counterfactual: opts.counterfactual, augSmooth: opts.augSmooth, eigenSmooth: opts.eigenSmooth, onWarning: warn,
         });
+        if (opts.guided) await writeGuided(model, ok, results, opts);
       } catch (e) {
         ok.forEach((d) => { reportError(e, d.file); bar.tick(); });
         continue;
@@ -115,6 +146,9 @@ export function register(program: Command): void {
     .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
     .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5)
     .option('--counterfactual', 'show what speaks against the class (negated gradients)')
+    .option('--aug-smooth', 'average the maps of flipped and intensity-scaled copies (6× the cost)')
+    .option('--eigen-smooth', "first principal component of the method's per-channel terms instead of their sum")
+    .option('--guided', 'also write <stem>.<class>.guided.png: guided backpropagation × the map (Guided Grad-CAM)')
     .option('--weights', 'include channel weights in the JSON'))
     .action(async (images: string[], opts: ExplainCliOptions) => {
       const n = await runExplain(images, opts);

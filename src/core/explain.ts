@@ -215,23 +215,13 @@ function runBatch(
 export async function explain(model: ExplainableModel, images: ImageInput[], opts: ExplainOptions = {}): Promise<ImageExplanation[]> {
   const method = typeof opts.method === 'object' ? opts.method : getMethod(opts.method ?? 'gradcam');
   const layer = model.resolveLayer(opts.layer);
-  const perImage = Array.isArray(opts.targets?.[0]);
-  if (perImage && opts.targets!.length !== images.length) {
-    throw new GradcamError(`targets has ${opts.targets!.length} lists for ${images.length} images`);
-  }
-  const targetLists = (perImage ? (opts.targets as TargetSpec[][]) : images.map(() => (opts.targets ?? []) as TargetSpec[]))
-    .map((list) => list.map((t) => resolveClass(t, model.labels)));
-  const top = opts.top ?? (opts.targets?.length ? 0 : 1);
+  const targetsOf = targetPicker(model, images.length, opts);
   const batchSize = Math.max(1, opts.batchSize ?? 8);
   const results: ImageExplanation[] = [];
 
   for (let start = 0; start < images.length; start += batchSize) {
     const batch = images.slice(start, start + batchSize);
-    const pick = (logits: Float32Array, k: number, row: number) => {
-      const fixed = targetLists[start + row];
-      const best = top > 0 ? topK(logits.subarray(row * k, row * k + k), top) : [];
-      return [...new Set([...fixed, ...best])];
-    };
+    const pick = (logits: Float32Array, k: number, row: number) => targetsOf(start + row, logits.subarray(row * k, row * k + k));
     const compute = () => {
       const x = tf.tidy(() => tf.concat(batch.map((img) => preprocess(img, model.preprocessing))) as tf.Tensor4D);
       try {
@@ -240,25 +230,49 @@ export async function explain(model: ExplainableModel, images: ImageInput[], opt
         x.dispose();
       }
     };
-    let maps: BatchMaps;
-    const backend = tf.getBackend();
-    const cpuOnly = needsCpu.get(model)?.has(layer);
-    if (cpuOnly && backend !== 'cpu') {
-      maps = await onBackend('cpu', compute);
-    } else {
-      try {
-        maps = compute();
-      } catch (e) {
-        if (backend === 'cpu' || !MISSING_KERNEL.test((e as Error).message)) throw e;
-        opts.onWarning?.(`${(e as Error).message.split('\n')[0]}: computing layer '${layer}' on the cpu backend instead`);
-        needsCpu.set(model, (needsCpu.get(model) ?? new Set()).add(layer));
-        maps = await onBackend('cpu', compute);
-      }
-    }
-    results.push(...assemble(model, batch, maps, layer, method.name, cpuOnly || needsCpu.get(model)?.has(layer) ? 'cpu' : backend));
+    const { value: maps, backend } = await withCpuFallback(model, `layer '${layer}'`, compute, opts.onWarning);
+    results.push(...assemble(model, batch, maps, layer, method.name, backend));
     opts.onProgress?.(Math.min(start + batchSize, images.length), images.length);
   }
   return results;
+}
+
+/**
+ * The classes to explain for image i, from `targets` (one list for all images, or one per image) and
+ * `top` (default 1 when there are no targets): the listed classes, then the top-k of its logits.
+ */
+export function targetPicker(
+  model: ExplainableModel, count: number, opts: Pick<ExplainOptions, 'targets' | 'top'>,
+): (image: number, logits: Float32Array) => number[] {
+  const perImage = Array.isArray(opts.targets?.[0]);
+  if (perImage && opts.targets!.length !== count) {
+    throw new GradcamError(`targets has ${opts.targets!.length} lists for ${count} images`);
+  }
+  const targetLists = (perImage ? (opts.targets as TargetSpec[][]) : Array.from({ length: count }, () => (opts.targets ?? []) as TargetSpec[]))
+    .map((list) => list.map((t) => resolveClass(t, model.labels)));
+  const top = opts.top ?? (opts.targets?.length ? 0 : 1);
+  return (image, logits) => [...new Set([...targetLists[image], ...(top > 0 ? topK(logits, top) : [])])];
+}
+
+/**
+ * Runs `compute` on the current backend, or on `cpu` when a kernel it needs (typically a gradient
+ * kernel wasm lacks) is missing there, with a one-line warning; the fallback is remembered per model
+ * and `what` (e.g. the layer). Returns the value and the backend that computed it.
+ */
+export async function withCpuFallback<T>(
+  model: ExplainableModel, what: string, compute: () => T, onWarning?: (message: string) => void,
+): Promise<{ value: T; backend: string }> {
+  const backend = tf.getBackend();
+  if (backend === 'cpu') return { value: compute(), backend };
+  if (needsCpu.get(model)?.has(what)) return { value: await onBackend('cpu', compute), backend: 'cpu' };
+  try {
+    return { value: compute(), backend };
+  } catch (e) {
+    if (!MISSING_KERNEL.test((e as Error).message)) throw e;
+    onWarning?.(`${(e as Error).message.split('\n')[0]}: computing ${what} on the cpu backend instead`);
+    needsCpu.set(model, (needsCpu.get(model) ?? new Set()).add(what));
+    return { value: await onBackend('cpu', compute), backend: 'cpu' };
+  }
 }
 
 /** Runs `fn` with `name` as the active backend, restoring the previous one afterwards. */
