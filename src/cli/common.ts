@@ -84,12 +84,15 @@ export function uniqueStems(files: string[]): string[] {
   });
 }
 
-/** A progress bar on stderr for multi-item work (silent when stderr is not a terminal or there is one item). */
-export function progress(total: number, label: string): { tick(n?: number): void; stop(): void } {
+/**
+ * A progress bar on stderr for multi-item work (silent when stderr is not a terminal or there is one item).
+ * `fields` adds tokens to the bar (e.g. ` loss {loss}`), filled from `tick`'s payload.
+ */
+export function progress(total: number, label: string, fields = ''): { tick(n?: number, payload?: Record<string, string>): void; stop(): void } {
   if (total < 2 || !process.stderr.isTTY) return { tick() {}, stop() {} };
-  const bar = new SingleBar({ format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta_formatted}`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
-  bar.start(total, 0);
-  return { tick: (n = 1) => bar.increment(n), stop: () => bar.stop() };
+  const bar = new SingleBar({ format: `${label} [{bar}] {value}/{total} {percentage}%${fields} eta {eta_formatted}`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  bar.start(total, 0, Object.fromEntries([...fields.matchAll(/\{(\w+)\}/g)].map((m) => [m[1], '–'])));
+  return { tick: (n = 1, payload) => bar.increment(n, payload), stop: () => bar.stop() };
 }
 
 /** Prints one line for a failed item and remembers that the command must exit non-zero. */

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { reportError } from './common.js';
 import { register as explain } from './explain.js';
 import { register as inspect } from './inspect.js';
+import { register as train } from './train.js';
 import { methods } from '../methods/index.js';
 
 const program = new Command('gradcam')
@@ -15,6 +16,7 @@ const program = new Command('gradcam')
 
 explain(program);
 inspect(program);
+train(program);
 program.command('methods').description('list the CAM methods').action(() => {
   for (const m of Object.values(methods)) {
     process.stdout.write(`${m.name.padEnd(16)} ${m.title.padEnd(18)} ${m.needsGradients ? 'gradients' : 'forward passes'}, ${m.classSpecific ? 'class-specific' : 'class-agnostic'}\n`);

@@ -289,6 +289,7 @@ export async function trainClassifier(datasetDir: string, opts: TrainOptions = {
 /** Writes model.json, weights.bin, metadata.json and report.json into `out`. */
 async function saveTrained(r: TrainResult, layers: tf.LayersModel, out: string, base: string, fineTune: number): Promise<void> {
   await saveModel(layers, out, { labels: r.labels, preprocessing: r.preprocessing, base, layer: r.model.defaultLayer });
-  const { model: _m, ...rest } = r;
-  await writeFile(path.join(out, 'report.json'), JSON.stringify({ ...rest, base, fineTune }, null, 1) + '\n');
+  const { report, labels, images, skipped, bestEpoch, stoppedEarly, history, backend, seconds } = r;
+  const json = { report, labels, base, fineTune, images, skipped, bestEpoch, stoppedEarly, backend, seconds, history };
+  await writeFile(path.join(out, 'report.json'), JSON.stringify(json, null, 1) + '\n');
 }
