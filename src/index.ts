@@ -10,6 +10,8 @@ export { explain, classify } from './core/explain.js';
 export type { ExplainOptions, ImageExplanation, TargetExplanation, Prediction, Grid } from './core/explain.js';
 export type { ImageInput, RgbImage } from './core/image.js';
 export { preprocess } from './core/image.js';
+export { guidedBackprop, guidedGradcam, combineGuided, saliencyImage } from './core/guided.js';
+export type { GuidedOptions, GuidedTarget } from './core/guided.js';
 export { weightedSum } from './core/method.js';
 export type { CamContext, CamMethod, CamOutput } from './core/method.js';
 export { methods, getMethod } from './methods/index.js';
