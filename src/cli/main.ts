@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { reportError } from './common.js';
+import { register as compare } from './compare.js';
 import { register as explain } from './explain.js';
 import { register as inspect } from './inspect.js';
 import { register as train } from './train.js';
@@ -15,6 +16,7 @@ const program = new Command('gradcam')
   .exitOverride();
 
 explain(program);
+compare(program);
 inspect(program);
 train(program);
 program.command('methods').description('list the CAM methods').action(() => {

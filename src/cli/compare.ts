@@ -1,0 +1,115 @@
+/**
+ * `gradcam compare <image>`: one PNG grid, a row per class — the image, then every method's overlay
+ * and Guided Grad-CAM, each titled.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import sharp from 'sharp';
+import { explain, type Grid } from '../core/explain.js';
+import { combineGuided, guidedBackprop, saliencyImage } from '../core/guided.js';
+import type { RgbImage } from '../core/image.js';
+import { getMethod, methods } from '../methods/index.js';
+import { readImage } from '../node/image.js';
+import { colormapTable, type ColormapName } from '../render/colormap.js';
+import { overlay } from '../render/overlay.js';
+import { resolveClass } from '../targets/index.js';
+import { openModel, positiveInt, withModelOptions, type ModelOptions } from './common.js';
+
+export interface CompareCliOptions extends ModelOptions {
+  class: string[];
+  methods: string;
+  layer: string;
+  out: string;
+  batch: number;
+  colormap: ColormapName;
+  alpha: number;
+  guided: boolean;
+}
+
+const TILE_H = 224;
+const TITLE_H = 22;
+const GAP = 4;
+
+const escape = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
+const png = (img: RgbImage, width: number, height: number) =>
+  sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(width, height, { fit: 'fill' }).png().toBuffer();
+
+/**
+ * Explains `file` with every method (or `opts.methods`, comma-separated) and writes
+ * `<out>/<stem>.compare.png`. Returns the path and the grid's titles, row by row.
+ */
+export async function runCompare(file: string, opts: CompareCliOptions): Promise<{ file: string; titles: string[][] }> {
+  const names = opts.methods === 'all' ? Object.keys(methods) : opts.methods.split(',').map((s) => s.trim()).filter(Boolean);
+  const chosen = names.map(getMethod);
+  colormapTable(opts.colormap);
+  const image = await readImage(file);
+  const model = await openModel(opts);
+  try {
+    const layer = model.resolveLayer(opts.layer);
+    const targets = opts.class.map((c) => resolveClass(c, model.labels));
+    const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
+    const rows: { title: string; tile: RgbImage }[][] = [];
+    let gradcamMaps: Grid[] = [];
+    const guidedClass: number[] = [];
+    for (const method of chosen) {
+      process.stderr.write(`${method.title}…\n`);
+      const [r] = await explain(model, [image], { method, layer, targets, top: targets.length ? 0 : 1, batchSize: opts.batch, onWarning: warn });
+      r.targets.forEach((t, i) => {
+        guidedClass[i] = t.classIndex;
+        rows[i] ??= [{ title: `${t.className.split(',')[0]} (${t.classIndex}) p=${t.probability.toFixed(3)}`, tile: image }];
+        rows[i].push({ title: method.title, tile: overlay(image, t.heatmap, opts) });
+      });
+      if (method.name === 'gradcam') gradcamMaps = r.targets.map((t) => t.cam);
+    }
+    if (opts.guided && gradcamMaps.length) {
+      process.stderr.write('Guided Grad-CAM…\n');
+      const [guided] = await guidedBackprop(model, [image], { targets: rows.map((_, i) => guidedClass[i]), top: 0, onWarning: warn });
+      for (const [i, g] of guided.entries()) {
+        const col = rows[i].findIndex((c) => c.title === getMethod('gradcam').title) + 1;
+        rows[i].splice(col, 0, { title: 'Guided Grad-CAM', tile: saliencyImage(combineGuided(g, gradcamMaps[i]), g.width, g.height) });
+      }
+    }
+
+    const tileW = Math.round((TILE_H * image.width) / image.height);
+    const cols = Math.max(...rows.map((r) => r.length));
+    const width = cols * tileW + (cols + 1) * GAP;
+    const height = rows.length * (TILE_H + TITLE_H + GAP) + GAP;
+    const pos = (r: number, c: number) => ({ left: GAP + c * (tileW + GAP), top: GAP + r * (TILE_H + TITLE_H + GAP) });
+    const tiles = await Promise.all(rows.flatMap((row, r) => row.map(async (cell, c) => {
+      const { left, top } = pos(r, c);
+      return { input: await png(cell.tile, tileW, TILE_H), left, top: top + TITLE_H };
+    })));
+    const labels = rows.flatMap((row, r) => row.map((cell, c) => {
+      const { left, top } = pos(r, c);
+      return `<text x="${left + tileW / 2}" y="${top + TITLE_H - 6}" text-anchor="middle"${c === 0 ? ' font-weight="bold"' : ''}>${escape(cell.title)}</text>`;
+    }));
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, Liberation Sans, sans-serif" font-size="13" fill="#222">${labels.join('')}</svg>`;
+    await mkdir(opts.out, { recursive: true });
+    const out = path.join(opts.out, `${path.basename(file).replace(/\.[^.]+$/, '')}.compare.png`);
+    await sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
+      .composite([...tiles, { input: Buffer.from(svg), left: 0, top: 0 }]).png().toFile(out);
+    return { file: out, titles: rows.map((row) => row.map((c) => c.title)) };
+  } finally {
+    model.dispose();
+  }
+}
+
+export function register(program: Command): void {
+  withModelOptions(program.command('compare')
+    .description('one PNG grid: the image and every method\'s overlay side by side (a row per class)')
+    .argument('<image>', 'image file')
+    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--methods <list>', "comma-separated methods, or 'all'", 'all')
+    .option('-l, --layer <name>', "layer to explain, or 'auto'", 'auto')
+    .option('-o, --out <dir>', 'output folder (writes <stem>.compare.png)', 'out')
+    .option('-b, --batch <n>', 'forward passes per batch for Score-CAM / Ablation-CAM', positiveInt('--batch'), 32)
+    .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
+    .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5)
+    .option('--no-guided', 'leave out the Guided Grad-CAM tile'))
+    .action(async (image: string, opts: CompareCliOptions) => {
+      const { file } = await runCompare(image, opts);
+      process.stderr.write(`wrote ${file}\n`);
+    });
+}
