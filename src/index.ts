@@ -12,7 +12,7 @@ export type { ImageInput, RgbImage } from './core/image.js';
 export { preprocess } from './core/image.js';
 export { guidedBackprop, guidedGradcam, combineGuided, saliencyImage } from './core/guided.js';
 export type { GuidedOptions, GuidedTarget } from './core/guided.js';
-export { weightedSum } from './core/method.js';
+export { termsSum, weightedSum } from './core/method.js';
 export type { CamContext, CamMethod, CamOutput } from './core/method.js';
 export { methods, getMethod } from './methods/index.js';
 export type { MethodName } from './methods/index.js';
