@@ -115,6 +115,18 @@ export async function loadModelFromFiles(files: File[], opts: LoadOptions = {}):
   if (!json) throw new GradcamError('choose model.json together with its weight files');
   const meta = files.find((f) => f.name === 'metadata.json');
   const weights = files.filter((f) => f !== json && f !== meta);
+  // Checked here: tf.io.browserFiles hangs on invalid JSON and silently builds random weights when none are given.
+  let manifest: { paths: string[] }[];
+  try {
+    manifest = (JSON.parse(await json.text()) as { weightsManifest?: { paths: string[] }[] }).weightsManifest ?? [];
+  } catch (e) {
+    throw new GradcamError(`not a valid model.json: ${(e as Error).message}`, json.name);
+  }
+  const missing = manifest.flatMap((g) => g.paths).map((p) => p.split('/').pop()!).filter((p) => !weights.some((f) => f.name === p));
+  if (missing.length) {
+    const list = missing.length > 3 ? `${missing.slice(0, 3).join(', ')}, … (${missing.length} files)` : missing.join(', ');
+    throw new GradcamError(`missing weight files ${list}: choose them together with model.json`, json.name);
+  }
   let artifacts: tf.io.ModelArtifacts;
   try {
     artifacts = await tf.io.browserFiles([json, ...weights]).load!();
