@@ -58,26 +58,41 @@ async function check(model: ExplainableModel, images: SyntheticImage[]) {
   };
 }
 
-describe('train, then explain', () => {
-  let modelDir: string;
-  let heldOut: SyntheticImage[];
+/** Memoised fixtures, so that every test can run alone (`-t`) and none is built twice. */
+const once = <T>(make: () => Promise<T>) => {
+  let p: Promise<T> | undefined;
+  return () => (p ??= make());
+};
+const shapes = once(async () => {
+  const train = path.join(root, 'shapes');
+  await makeShapesDataset(train, { backgrounds: BACKGROUNDS, shapes: SHAPES, perClass: 40, seed: 1 });
+  const heldOutDir = path.join(root, 'shapes-test');
+  const heldOut = await makeShapesDataset(heldOutDir, { backgrounds: BACKGROUNDS, shapes: SHAPES, perClass: 20, seed: 2 });
+  return { train, heldOutDir, heldOut };
+});
+const shapesModel = once(async () => {
+  const { train } = await shapes();
+  const dir = path.join(root, 'shapes-model');
+  const losses: number[] = [];
+  const before = tf.memory().numTensors;
+  const result = await trainClassifier(train, { base: MODEL_025, out: dir, epochs: 12, onEpoch: (s) => losses.push(s.loss) });
+  const { model, ...rest } = result;
+  const defaultLayer = model.defaultLayer;
+  model.dispose();
+  return { dir, result: rest, defaultLayer, losses, leaked: tf.memory().numTensors - before };
+});
 
+describe('train, then explain', () => {
   it('learns objects pasted at random places on photos, and its Grad-CAM peaks on the object', async () => {
-    const data = path.join(root, 'shapes');
-    await makeShapesDataset(data, { backgrounds: BACKGROUNDS, shapes: SHAPES, perClass: 40, seed: 1 });
-    heldOut = await makeShapesDataset(path.join(root, 'shapes-test'), { backgrounds: BACKGROUNDS, shapes: SHAPES, perClass: 20, seed: 2 });
-    modelDir = path.join(root, 'shapes-model');
-    const before = tf.memory().numTensors;
-    const epochs: number[] = [];
-    const r = await trainClassifier(data, { base: MODEL_025, out: modelDir, epochs: 12, onEpoch: (s) => epochs.push(s.loss) });
+    const { heldOut } = await shapes();
+    const { dir: modelDir, result: r, defaultLayer, losses, leaked } = await shapesModel();
     expect(r.labels).toEqual(['checker', 'rings', 'triangle']);
     expect(r.images).toEqual({ train: 96, val: 24, valSource: 'split' });
-    expect(epochs[epochs.length - 1]).toBeLessThan(epochs[0]);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
     expect(r.report.on).toBe('validation');
     expect(r.report.confusion.flat().reduce((a, b) => a + b, 0)).toBe(24);
-    expect(r.model.defaultLayer).toBe(`${BASE}/conv_pw_13_relu`);
-    r.model.dispose();
-    expect(tf.memory().numTensors).toBe(before);
+    expect(defaultLayer).toBe(`${BASE}/conv_pw_13_relu`);
+    expect(leaked).toBe(0);
 
     // The saved folder, loaded as every other tool loads it.
     for (const f of ['model.json', 'weights.bin', 'metadata.json', 'report.json']) expect(existsSync(path.join(modelDir, f))).toBe(true);
@@ -107,8 +122,10 @@ describe('train, then explain', () => {
   });
 
   it('the CLI trains, and classify and explain use the saved nested model with its nested last conv layer', async () => {
+    const { heldOutDir, heldOut } = await shapes();
+    const { dir: modelDir } = await shapesModel();
     const out = path.join(root, 'cli-model');
-    const t = await gradcam(['train', path.join(root, 'shapes-test'), '--base', MODEL_025, '-o', out, '--epochs', '3', '--no-augment']);
+    const t = await gradcam(['train', heldOutDir, '--base', MODEL_025, '-o', out, '--epochs', '3', '--no-augment']);
     expect(t.code).toBe(0);
     expect(t.stderr).toMatch(/^epoch 1\/3 {2}loss \d\.\d{3} {2}acc +\d+\.\d% {2}val loss/m);
     expect(t.stdout).toMatch(/accuracy on the validation set: \d+\.\d%/);
@@ -209,8 +226,9 @@ describe('fine-tuning', () => {
   });
 
   it('trains the last blocks on wasm, leaving the earlier ones untouched', async () => {
+    const { heldOutDir } = await shapes();
     const before = tf.memory().numTensors;
-    const r = await trainClassifier(path.join(root, 'shapes-test'), { base: MODEL_025, epochs: 1, fineTune: 1, augment: false, valSplit: 0 });
+    const r = await trainClassifier(heldOutDir, { base: MODEL_025, epochs: 1, fineTune: 1, augment: false, valSplit: 0 });
     expect(r.fineTunedFrom).toBe('conv_dw_13');
     expect(r.backend).toBe('wasm');
     const base = (await loadModel(MODEL_025)) as LayersExplainableModel;
@@ -221,6 +239,7 @@ describe('fine-tuning', () => {
     expect(changed('conv_pw_12')).toBe(0);
     base.dispose();
     r.model.dispose();
+    await expect(trainClassifier(heldOutDir, { base: MODEL_025, fineTune: 15 })).rejects.toThrow(/--fine-tune 15: the base has 14 blocks/);
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .option('--no-augment', 'no random crop/flip/brightness (the base features are then computed once: much faster epochs)')
     .option('--patience <n>', 'stop after n epochs without a better validation loss (0: never)', (v: string) => (v === '0' ? 0 : positiveInt('--patience')(v)), 4)
     .option('--dropout <p>', 'dropout before the dense layer', number('--dropout', 0, 0.9), 0.2)
-    .option('--seed <n>', 'seed of the split, shuffling and augmentation', positiveInt('--seed'), 1)
+    .option('--seed <n>', 'seed of the split, shuffling, augmentation and dropout', positiveInt('--seed'), 1)
     .action(async (dataset: string, opts: TrainCliOptions) => {
       if (opts.backend !== 'wasm' && opts.backend !== 'cpu') throw new GradcamError(`unknown backend '${opts.backend}'; backends: wasm, cpu`);
       await initBackend(opts.backend);

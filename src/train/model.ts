@@ -91,9 +91,9 @@ function blockStarts(steps: Step[]): number[] {
 
 /**
  * Plans training of `c` with the last `fineTune` blocks of the base trainable (0: head only).
- * The base always runs in inference mode (batch-norm statistics stay as pretrained).
+ * The base always runs in inference mode (batch-norm statistics stay as pretrained). `random` seeds dropout.
  */
-export function trainPlan(c: Classifier, fineTune = 0): TrainPlan {
+export function trainPlan(c: Classifier, fineTune = 0, random: () => number = Math.random): TrainPlan {
   const program = compileProgram(c.base);
   const out = program.outputs[0];
   const all = stepsFor(program, [out], new Set(program.inputs));
@@ -130,7 +130,7 @@ export function trainPlan(c: Classifier, fineTune = 0): TrainPlan {
         }
         pooled = env.get(out)!.mean([1, 2]);
       }
-      if (training && c.dropout > 0) pooled = tf.dropout(pooled, c.dropout);
+      if (training && c.dropout > 0) pooled = tf.dropout(pooled, c.dropout, undefined, Math.floor(random() * 2 ** 31));
       return applyLayer(c.dense, [pooled], true)[0] as tf.Tensor2D;
     }),
     variables,

@@ -12,7 +12,7 @@ import { initBackend } from '../node/backend.js';
 import { loadModel } from '../node/load.js';
 import { augmentBatch, type AugmentOptions } from './augment.js';
 import { loadBatch, rng, scanDataset, shuffle, type Batch, type Sample, type ScanOptions } from './dataset.js';
-import { buildClassifier, trainPlan, type TrainPlan } from './model.js';
+import { buildClassifier, trainPlan, type Classifier, type TrainPlan } from './model.js';
 import { classificationReport, type ClassificationReport } from './report.js';
 import { saveModel } from './save.js';
 
@@ -124,11 +124,24 @@ export async function trainClassifier(datasetDir: string, opts: TrainOptions = {
   const data = await scanDataset(datasetDir, opts);
   data.warnings.forEach(warn);
   const labels = data.classes;
+  const random = rng(opts.seed ?? 1);
   const base = await loadModel(opts.base ?? DEFAULT_MODEL_URL);
   const pre = base.preprocessing;
   const source = base.source;
-  const classifier = buildClassifier(base, labels.length, opts.dropout ?? 0.2);
-  const plan = trainPlan(classifier, fineTune);
+  let classifier: Classifier;
+  let plan: TrainPlan;
+  try {
+    classifier = buildClassifier(base, labels.length, opts.dropout ?? 0.2);
+  } catch (e) {
+    base.dispose();
+    throw e;
+  }
+  try {
+    plan = trainPlan(classifier, fineTune, random);
+  } catch (e) {
+    classifier.model.dispose();
+    throw e;
+  }
   // The frozen base runs on the current backend. Fine-tuned Conv2D/DepthwiseConv2D layers train there
   // too (tap sums); any other convolution needs weight-gradient kernels, which wasm lacks: then the
   // trainable part runs on cpu.
@@ -140,7 +153,6 @@ export async function trainClassifier(datasetDir: string, opts: TrainOptions = {
     await tf.setBackend(fwdBackend);
   }
   const use = async (backend: string) => { if (tf.getBackend() !== backend) await tf.setBackend(backend); };
-  const random = rng(opts.seed ?? 1);
   const lr = opts.learningRate ?? 0.01;
   const optimizers = [tf.train.adam(lr), tf.train.adam(lr / 100)];
   const skipped = new Map<string, string>();
