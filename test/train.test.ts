@@ -9,15 +9,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain } from '../src/core/explain.js';
+import { preprocess } from '../src/core/image.js';
 import type { ExplainableModel } from '../src/model/types.js';
 import { LayersExplainableModel } from '../src/model/layers-model.js';
 import { initBackend } from '../src/node/backend.js';
 import { readImage } from '../src/node/image.js';
 import { loadModel } from '../src/node/load.js';
 import { applyTrainable } from '../src/train/conv.js';
-import { scanDataset } from '../src/train/dataset.js';
+import { loadBatch, scanDataset } from '../src/train/dataset.js';
 import { makeShapesDataset, type Box, type SyntheticImage, type SyntheticOptions } from '../src/train/synthetic.js';
 import { trainClassifier } from '../src/train/train.js';
 import { MODEL_025, REPO_ROOT, sharedImage } from './helpers.js';
@@ -195,6 +197,19 @@ describe('bad datasets fail clearly', () => {
     expect(r.skipped.map((s) => path.basename(s.file)).sort()).toEqual(['empty.jpg', 'notes.png']);
     expect(r.images).toEqual({ train: 8, val: 0, valSource: 'none' });
     expect(r.report).toMatchObject({ on: 'training', images: 8 });
+  });
+});
+
+describe('reading batches', () => {
+  it('shrinks large photos with sharp before they become tensors, to nearly the input preprocessing makes of the full image', async () => {
+    const big = path.join(root, 'big.jpg');
+    await sharp(sharedImage('cat_dog.jpg')).resize(2400, 1800).jpeg({ quality: 95 }).toFile(big);
+    const pre = { size: [224, 224] as [number, number], range: [-1, 1] as [number, number], resize: 'squash' as const };
+    const full = preprocess(await readImage(big), pre);
+    const batch = (await loadBatch([{ file: big, label: 0 }, { file: path.join(root, 'missing.jpg'), label: 1 }], pre, () => {}))!;
+    expect(batch.labels).toEqual([0]);
+    expect(tf.tidy(() => tf.mean(tf.abs(full.sub(batch.x))).dataSync()[0])).toBeLessThan(0.01);
+    tf.dispose([full, batch.x]);
   });
 });
 

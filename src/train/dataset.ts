@@ -5,7 +5,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { preprocess } from '../core/image.js';
+import sharp from 'sharp';
+import { preprocess, type RgbImage } from '../core/image.js';
 import { GradcamError, type Preprocessing } from '../model/types.js';
 import { readImage } from '../node/image.js';
 
@@ -147,18 +148,37 @@ export interface Batch {
 }
 
 /**
- * Decodes and preprocesses `samples` (in parallel with sharp). Unreadable files are reported through
- * `onSkip` (file, one-line reason) and left out; returns undefined when none could be read.
+ * Shrinks a decoded image with sharp when it is at least 4× the network input on both sides, to about
+ * 2× (what preprocessing's own area filter would average down to), so that a batch of large photos
+ * never sits in memory as full-size tensors.
+ */
+async function shrink(img: RgbImage, [H, W]: [number, number]): Promise<RgbImage> {
+  const f = Math.floor(Math.min(img.height / H, img.width / W) / 2);
+  if (f < 2) return img;
+  const { data, info } = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(Math.round(img.width / f), Math.round(img.height / f), { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
+
+/**
+ * Decodes, shrinks and preprocesses `samples` (in parallel with sharp; each image becomes a small
+ * input tensor as soon as it is decoded). Unreadable files are reported through `onSkip` (file,
+ * one-line reason) and left out; returns undefined when none could be read.
  */
 export async function loadBatch(
   samples: Sample[], pre: Preprocessing, onSkip: (file: string, reason: string) => void,
 ): Promise<Batch | undefined> {
-  const decoded = await Promise.all(samples.map((s) => readImage(s.file).catch((e: Error) => {
-    onSkip(s.file, e instanceof GradcamError ? e.message : `${s.file}: ${e.message.split('\n')[0]}`);
-    return undefined;
-  })));
-  const ok = samples.map((s, i) => ({ s, img: decoded[i] })).filter((d) => d.img);
+  const inputs = await Promise.all(samples.map(async (s) => {
+    try {
+      return preprocess(await shrink(await readImage(s.file), pre.size), pre);
+    } catch (e) {
+      onSkip(s.file, e instanceof GradcamError ? e.message : `${s.file}: ${(e as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+  }));
+  const ok = samples.map((s, i) => ({ s, x: inputs[i] })).filter((d) => d.x);
   if (!ok.length) return undefined;
-  const x = tf.tidy(() => tf.concat(ok.map((d) => preprocess(d.img!, pre))) as tf.Tensor4D);
+  const x = tf.concat(ok.map((d) => d.x!)) as tf.Tensor4D;
+  tf.dispose(ok.map((d) => d.x!));
   return { x, labels: ok.map((d) => d.s.label) };
 }
