@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .argument('<dataset>', 'folder of class folders of images (optionally with val/<class>/ for validation)')
     .requiredOption('-o, --out <dir>', 'output model folder (model.json, weights.bin, metadata.json, report.json)')
     .option('--base <dir|url>', 'pretrained base model folder or URL (cached), MobileNet v1 α=0.25 or 0.75', DEFAULT_MODEL_URL)
-    .option('--backend <name>', 'wasm (default) or cpu', 'wasm')
+    .option('--backend <name>', 'wasm or cpu', 'wasm')
     .option('-e, --epochs <n>', 'maximum epochs', positiveInt('--epochs'), 20)
     .option('-b, --batch <n>', 'images per batch', positiveInt('--batch'), 16)
     .option('--lr <rate>', 'Adam learning rate of the head (fine-tuned blocks: 100× smaller)', number('--lr', 1e-7, 1), 0.01)
