@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { reportError } from './common.js';
 import { register as compare } from './compare.js';
+import { register as evalCommand } from './eval.js';
 import { register as explain } from './explain.js';
 import { register as inspect } from './inspect.js';
 import { register as train } from './train.js';
@@ -16,6 +17,7 @@ const program = new Command('gradcam')
   .exitOverride();
 
 explain(program);
+evalCommand(program);
 compare(program);
 inspect(program);
 train(program);

@@ -1,0 +1,114 @@
+/**
+ * What every metric shares: the case it scores (one preprocessed image, one class, one map at the
+ * network's input resolution), batched class probabilities, perturbation baselines and pixel order.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Grid } from '../core/explain.js';
+import type { ExplainableModel } from '../model/types.js';
+
+/**
+ * One thing to score: a preprocessed image (model input space, `[H, W, 3]` row-major), the class
+ * explained, and a saliency map `[H, W]` at the same resolution (higher = more relevant).
+ */
+export interface MetricCase {
+  input: Float32Array;
+  /** Network input `[H, W]`. */
+  size: [number, number];
+  classIndex: number;
+  map: Float32Array;
+}
+
+/** Softmax probability of `classes[i]` for each of `count` inputs built by `make(i)` (`[H, W, 3]`), `batchSize` per forward pass. */
+export function classProbabilities(
+  model: ExplainableModel, count: number, make: (i: number) => tf.Tensor3D, classes: (i: number) => number, batchSize = 16,
+): Float32Array {
+  const out = new Float32Array(count);
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start);
+    const p = tf.tidy(() => {
+      const x = tf.stack(Array.from({ length: n }, (_, j) => make(start + j))) as tf.Tensor4D;
+      const probs = tf.softmax(model.logits(x));
+      const idx = tf.tensor1d(Array.from({ length: n }, (_, j) => j * probs.shape[1] + classes(start + j)), 'int32');
+      return tf.gather(probs.reshape([-1]), idx).dataSync() as Float32Array;
+    });
+    out.set(p, start);
+  }
+  return out;
+}
+
+/** The case's input as a tensor `[H, W, 3]`. */
+export const inputTensor = (c: MetricCase): tf.Tensor3D => tf.tensor3d(c.input, [c.size[0], c.size[1], 3]);
+
+/**
+ * What removed pixels become, in the model's input space: `zero` (0 in preprocessed space: mid-grey
+ * for a [-1, 1] model, the dataset mean for a mean/std model), `mean` (the image's per-channel
+ * mean) or `blur` (the image under a Gaussian blur, σ = `blurSigma` px, RISE's insertion canvas).
+ */
+export type PerturbBaseline = 'zero' | 'mean' | 'blur';
+
+/** The baseline image `[H, W, 3]` for `x` `[H, W, 3]`. */
+export function baselineImage(x: tf.Tensor3D, kind: PerturbBaseline, blurSigma = 5): tf.Tensor3D {
+  return tf.tidy(() => {
+    if (kind === 'zero') return tf.zerosLike(x);
+    if (kind === 'mean') return tf.onesLike(x).mul(x.mean([0, 1], true));
+    const r = Math.max(1, Math.ceil(2 * blurSigma));
+    const g = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-((i - r) ** 2) / (2 * blurSigma ** 2)));
+    const s = g.reduce((a, b) => a + b, 0);
+    const k = tf.tensor1d(g.map((v) => v / s));
+    const pad = Math.min(r, x.shape[0] - 1, x.shape[1] - 1);
+    const padded = tf.mirrorPad(x, [[pad, pad], [pad, pad], [0, 0]], 'reflect');
+    // Separable: a [1, 2r+1] then a [2r+1, 1] depthwise kernel; zero padding covers any rest beyond the mirror.
+    const row = k.reshape([1, 2 * r + 1, 1, 1]).tile([1, 1, 3, 1]) as tf.Tensor4D;
+    const col = k.reshape([2 * r + 1, 1, 1, 1]).tile([1, 1, 3, 1]) as tf.Tensor4D;
+    const b = tf.depthwiseConv2d(tf.depthwiseConv2d(padded.expandDims(0) as tf.Tensor4D, row, 1, 'same'), col, 1, 'same');
+    return b.squeeze([0]).slice([pad, pad, 0], [x.shape[0], x.shape[1], 3]) as tf.Tensor3D;
+  });
+}
+
+/**
+ * A layer-resolution map (`cam`, normalised) at the network input `[H, W]`: bilinear with half-pixel
+ * centres and renormalised to [0, 1], as `explain` makes its heatmaps.
+ */
+export function inputMap(cam: Grid, size: [number, number]): Float32Array {
+  return tf.tidy(() => {
+    const up = tf.image.resizeBilinear(tf.tensor3d(cam.data, [cam.height, cam.width, 1]), size, false, true);
+    const c = up.sub(up.min());
+    return c.div(c.max().add(1e-7)).dataSync() as Float32Array;
+  });
+}
+
+/** Pixel indices from most to least relevant (ties in index order, so the order is deterministic). */
+export function relevanceOrder(map: Float32Array): Int32Array {
+  return Int32Array.from(map.keys()).sort((a, b) => map[b] - map[a] || a - b);
+}
+
+/** Area under a curve sampled at equal steps on [0, 1] (trapezoid rule). */
+export function auc(curve: ArrayLike<number>): number {
+  const n = curve.length - 1;
+  if (n < 1) return curve[0] ?? 0;
+  let s = (curve[0] + curve[n]) / 2;
+  for (let i = 1; i < n; i++) s += curve[i];
+  return s / n;
+}
+
+/** mulberry32: a small seeded PRNG in [0, 1), so random baselines and ROAD's noise are reproducible. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples from a uniform PRNG (Box–Muller). */
+export function gaussian(rand: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+}
+
+/** Mean of the finite values (NaN for none). */
+export function mean(values: number[]): number {
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
+}

@@ -1,0 +1,62 @@
+/**
+ * Deletion and Insertion (Petsiuk et al., BMVC 2018, RISE §4.1). Pixels are taken in the map's
+ * order, most relevant first, `ceil(H·W / steps)` per step. Deletion replaces them, step by step,
+ * with a baseline (default `zero`: 0 in the model's input space); insertion starts from a baseline
+ * (default `blur`) and puts the original pixels back. Each curve is the class probability (softmax)
+ * at the `steps + 1` points; its area (x in [0, 1]) is the score: deletion lower is better,
+ * insertion higher is better. All points of a curve run through the model in batches.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ExplainableModel } from '../model/types.js';
+import { auc, baselineImage, classProbabilities, inputTensor, relevanceOrder, type MetricCase, type PerturbBaseline } from './common.js';
+
+/** Options of {@link deletionInsertion}. */
+export interface DeletionOptions {
+  /** Number of steps from 0 to all pixels (default 50: 51 points per curve). */
+  steps?: number;
+  /** What deleted pixels become (default `zero`). */
+  deletionBaseline?: PerturbBaseline;
+  /** The canvas insertion starts from (default `blur`). */
+  insertionBaseline?: PerturbBaseline;
+  /** Images per forward pass (default 16). */
+  batchSize?: number;
+}
+
+/** A case's two curves and their areas. */
+export interface DeletionScore {
+  deletion: number[];
+  insertion: number[];
+  deletionAuc: number;
+  insertionAuc: number;
+}
+
+/** Deletion and insertion curves for every case. */
+export function deletionInsertion(model: ExplainableModel, cases: MetricCase[], opts: DeletionOptions = {}): DeletionScore[] {
+  const steps = Math.max(1, opts.steps ?? 50);
+  return cases.map((c) => {
+    const [H, W] = c.size;
+    const order = relevanceOrder(c.map);
+    const rank = new Int32Array(order.length);
+    order.forEach((p, r) => { rank[p] = r; });
+    const counts = Array.from({ length: steps + 1 }, (_, k) => Math.min(H * W, Math.ceil((k * H * W) / steps)));
+    const [x, rankT, del, ins] = tf.tidy(() => {
+      const x = inputTensor(c);
+      return [x, tf.tensor3d(rank, [H, W, 1], 'int32'),
+        baselineImage(x, opts.deletionBaseline ?? 'zero'), baselineImage(x, opts.insertionBaseline ?? 'blur')];
+    });
+    try {
+      // Points 0..steps: deletion; steps+1..2·steps+1: insertion. Pixel p is "taken" at step k when rank[p] < counts[k].
+      const p = classProbabilities(model, 2 * (steps + 1), (i) => {
+        const k = i % (steps + 1);
+        const taken = tf.less(rankT, counts[k]).toFloat();
+        const [from, to] = i <= steps ? [x, del] : [ins, x];
+        return from.add(to.sub(from).mul(taken)) as tf.Tensor3D;
+      }, () => c.classIndex, opts.batchSize);
+      const deletion = Array.from(p.subarray(0, steps + 1));
+      const insertion = Array.from(p.subarray(steps + 1));
+      return { deletion, insertion, deletionAuc: auc(deletion), insertionAuc: auc(insertion) };
+    } finally {
+      tf.dispose([x, rankT, del, ins]);
+    }
+  });
+}

@@ -1,0 +1,9 @@
+/** Faithfulness and localisation metrics for explanations, one file per metric family. */
+export * from './common.js';
+export * from './confidence.js';
+export * from './deletion.js';
+export * from './road.js';
+export * from './pointing.js';
+export * from './baselines.js';
+export * from './evaluate.js';
+export * from './report.js';
