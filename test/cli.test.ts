@@ -8,17 +8,10 @@ import { crc32, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../src/node/backend.js';
 import { loadModel } from '../src/node/load.js';
-import { MODEL_025, REPO_ROOT, sharedImage, SHARED_DIR } from './helpers.js';
+import { MODEL_025, REPO_ROOT, runCli, sharedImage, SHARED_DIR } from './helpers.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'gradcam-cli-'));
 
-function gradcam(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('node', [path.join(REPO_ROOT, 'bin/gradcam.js'), ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 /** A well-formed PNG that claims an absurd size (100000×100000). */
 function hugePng(): Buffer {
@@ -52,7 +45,7 @@ describe('gradcam explain', () => {
     writeFileSync(path.join(input, 'huge.png'), hugePng());
     const missing = path.join(dir, 'missing.jpg');
 
-    const r = await gradcam(['explain', input, missing, '--model', MODEL_025, '--class', 'tiger cat', '--class', '243', '--out', out, '--batch', '3']);
+    const r = await runCli(['explain', input, missing, '--model', MODEL_025, '--class', 'tiger cat', '--class', '243', '--out', out, '--batch', '3']);
     expect(r.code).toBe(1);
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
     const lineFor = (name: string) => errors.find((l) => l.includes(name));
@@ -83,10 +76,10 @@ describe('gradcam explain', () => {
 
   it('explains the top k and rejects an unknown class before reading images', async () => {
     const out = path.join(tmp(), 'out');
-    const ok = await gradcam(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--top', '3', '--out', out]);
+    const ok = await runCli(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--top', '3', '--out', out]);
     expect(ok.code).toBe(0);
     expect(JSON.parse(readFileSync(path.join(out, 'coffee.json'), 'utf8')).targets.length).toBe(3);
-    const bad = await gradcam(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--class', 'espreso', '--out', out]);
+    const bad = await runCli(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--class', 'espreso', '--out', out]);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toMatch(/^error: unknown class 'espreso': did you mean|^error: unknown class 'espreso'/);
     expect(bad.stderr.trim().split('\n').length).toBe(1);
@@ -111,20 +104,20 @@ describe('broken models', () => {
   it('names model.json when it is not JSON, and the shard when one is missing or short', async () => {
     const dir = tmp();
     writeFileSync(path.join(dir, 'model.json'), '{"modelTopology": ');
-    const a = await gradcam(['classify', sharedImage('coffee.png'), '--model', dir]);
+    const a = await runCli(['classify', sharedImage('coffee.png'), '--model', dir]);
     expect(a.code).toBe(2);
     expect(a.stderr.trim()).toBe(`error: ${path.join(dir, 'model.json')}: model.json is not valid JSON (${a.stderr.split('(')[1].split(')')[0]})`);
 
     const dir2 = tmp();
     copyFileSync(path.join(MODEL_025, 'model.json'), path.join(dir2, 'model.json'));
-    const b = await gradcam(['classify', sharedImage('coffee.png'), '--model', dir2]);
+    const b = await runCli(['classify', sharedImage('coffee.png'), '--model', dir2]);
     expect(b.code).toBe(2);
     expect(b.stderr).toMatch(new RegExp(`error: ${path.join(dir2, 'group1-shard1of1')}: weight file listed in model.json is missing`));
 
     const dir3 = tmp();
     for (const f of readdirSync(MODEL_025)) copyFileSync(path.join(MODEL_025, f), path.join(dir3, f));
     writeFileSync(path.join(dir3, 'group29-shard1of1'), readFileSync(path.join(MODEL_025, 'group29-shard1of1')).subarray(0, 1000));
-    const c = await gradcam(['layers', '--model', dir3]);
+    const c = await runCli(['layers', '--model', dir3]);
     expect(c.code).toBe(2);
     expect(c.stderr).toMatch(/truncated or mismatched shards/);
   });
@@ -132,7 +125,7 @@ describe('broken models', () => {
 
 describe('gradcam layers and classify', () => {
   it('lists 4-D layers with shapes and marks the automatic choice', async () => {
-    const r = await gradcam(['layers', '--model', MODEL_025]);
+    const r = await runCli(['layers', '--model', MODEL_025]);
     expect(r.code).toBe(0);
     const auto = r.stdout.split('\n').find((l) => l.includes('← auto'));
     expect(auto).toMatch(/^conv_pw_13_relu\s+Activation\s+\[7,7,256\]/);
@@ -140,7 +133,7 @@ describe('gradcam layers and classify', () => {
   });
 
   it('prints the top-5 with probabilities', async () => {
-    const r = await gradcam(['classify', sharedImage('coffee.png'), '--model', MODEL_025, '--json']);
+    const r = await runCli(['classify', sharedImage('coffee.png'), '--model', MODEL_025, '--json']);
     expect(r.code).toBe(0);
     const preds = JSON.parse(r.stdout)[sharedImage('coffee.png')];
     expect(preds.length).toBe(5);

@@ -1,11 +1,12 @@
 /** Shared test setup: backend, the shared models and the reference inputs. */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { initBackend, type NodeBackend } from '../src/node/backend.js';
 import { loadModel } from '../src/node/load.js';
 import type { ExplainableModel } from '../src/model/types.js';
 import type { RgbImage } from '../src/core/image.js';
-import { MODEL_025, MODEL_075, MODEL_GRAPH, REFERENCE_DIR } from '../scripts/shared.js';
+import { MODEL_025, MODEL_075, MODEL_GRAPH, REFERENCE_DIR, REPO_ROOT } from '../scripts/shared.js';
 
 export { MODEL_025, MODEL_075, MODEL_GRAPH, REFERENCE_DIR };
 export { sharedImage, sharedModel, SHARED_DIR, REPO_ROOT } from '../scripts/shared.js';
@@ -37,4 +38,13 @@ export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
     sab += da * db; saa += da * da; sbb += db * db;
   }
   return sab / Math.sqrt(saa * sbb);
+}
+
+/** Runs the `gradcam` CLI (bin/gradcam.js) and collects its exit code and output. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', [path.join(REPO_ROOT, 'bin/gradcam.js'), ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
 }

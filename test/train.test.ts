@@ -4,7 +4,6 @@
  * deliberate shortcut (a class mark in a corner) must show the map on the corner. Also the CLI on
  * the saved nested model, bad datasets, and fine-tuning on wasm.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +21,7 @@ import { applyTrainable } from '../src/train/conv.js';
 import { loadBatch, scanDataset } from '../src/train/dataset.js';
 import { makeShapesDataset, type Box, type SyntheticImage, type SyntheticOptions } from '../src/train/synthetic.js';
 import { trainClassifier } from '../src/train/train.js';
-import { MODEL_025, REPO_ROOT, sharedImage } from './helpers.js';
+import { MODEL_025, runCli, sharedImage } from './helpers.js';
 
 const BACKGROUNDS = ['cat_dog.jpg', 'both.png', 'dogs.png', 'vegetables.jpg', 'chelsea.png', 'coffee.png', 'grace_hopper.jpg', 'squirrel_cls.jpg'].map(sharedImage);
 const SHAPES: SyntheticOptions['shapes'] = ['rings', 'checker', 'triangle'];
@@ -36,13 +35,6 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function gradcam(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('node', [path.join(REPO_ROOT, 'bin/gradcam.js'), ...args], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 const inBox = (p: { x: number; y: number } | null, b: Box) =>
   !!p && p.x >= b.x - MARGIN && p.x < b.x + b.width + MARGIN && p.y >= b.y - MARGIN && p.y < b.y + b.height + MARGIN;
@@ -127,7 +119,7 @@ describe('train, then explain', () => {
     const { heldOutDir, heldOut } = await shapes();
     const { dir: modelDir } = await shapesModel();
     const out = path.join(root, 'cli-model');
-    const t = await gradcam(['train', heldOutDir, '--base', MODEL_025, '-o', out, '--epochs', '3', '--no-augment']);
+    const t = await runCli(['train', heldOutDir, '--base', MODEL_025, '-o', out, '--epochs', '3', '--no-augment']);
     expect(t.code).toBe(0);
     expect(t.stderr).toMatch(/^epoch 1\/3 {2}loss \d\.\d{3} {2}acc +\d+\.\d% {2}val loss/m);
     expect(t.stdout).toMatch(/accuracy on the validation set: \d+\.\d%/);
@@ -137,11 +129,11 @@ describe('train, then explain', () => {
     expect(report.images.val).toBe(12);
 
     const img = heldOut.find((s) => s.className === 'rings')!;
-    const cls = await gradcam(['classify', '--model', modelDir, '--json', img.file]);
+    const cls = await runCli(['classify', '--model', modelDir, '--json', img.file]);
     expect(cls.code).toBe(0);
     expect(JSON.parse(cls.stdout)[img.file][0].className).toBe('rings');
     const exOut = path.join(root, 'explained');
-    const ex = await gradcam(['explain', '--model', modelDir, img.file, '-o', exOut]);
+    const ex = await runCli(['explain', '--model', modelDir, img.file, '-o', exOut]);
     expect(ex.code).toBe(0);
     const json = JSON.parse(readFileSync(path.join(exOut, `${path.basename(img.file, '.jpg')}.json`), 'utf8'));
     expect(JSON.stringify(json)).toContain(`${BASE}/conv_pw_13_relu`);
@@ -165,7 +157,7 @@ describe('bad datasets fail clearly', () => {
     const withVal = dataset('badval', { cats: 2, dogs: 2, 'val/cats': 1, 'val/birds': 1 });
     await expect(scanDataset(withVal)).rejects.toThrow(/val[/\\]birds: validation class 'birds' is not a training class \(cats, dogs\)/);
     await expect(scanDataset(path.join(root, 'nope'))).rejects.toThrow(/nope: dataset folder not found/);
-    const cli = await gradcam(['train', path.join(root, 'one'), '-o', path.join(root, 'never'), '--base', MODEL_025]);
+    const cli = await runCli(['train', path.join(root, 'one'), '-o', path.join(root, 'never'), '--base', MODEL_025]);
     expect(cli.code).not.toBe(0);
     expect(cli.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: .*one: found 1 class folder/)]);
     expect(existsSync(path.join(root, 'never'))).toBe(false);

@@ -80,7 +80,7 @@ async function download(url: string, file: string, optional = false): Promise<bo
   try {
     res = await fetch(url);
   } catch (e) {
-    throw new GradcamError(`cannot download (${(e as Error).message}); pass a local model folder with --model`, url);
+    throw new GradcamError(`cannot download (${(e as Error).message}); check the URL, or use a local model folder`, url);
   }
   if (!res.ok) {
     if (optional) return false;
