@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { reportError } from './common.js';
+import { register as audit } from './audit.js';
 import { register as compare } from './compare.js';
 import { register as evalCommand } from './eval.js';
 import { register as explain } from './explain.js';
@@ -18,6 +19,7 @@ const program = new Command('gradcam')
 
 explain(program);
 evalCommand(program);
+audit(program);
 compare(program);
 inspect(program);
 train(program);
