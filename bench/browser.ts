@@ -27,7 +27,7 @@ export default async function run(): Promise<void> {
         continue;
       }
       const res = r as BenchResult;
-      rows.push([`${res.backend}${res.mapBackend !== res.backend ? ` (maps on ${res.mapBackend})` : ''}`, res.device,
+      rows.push([`${res.backend}${res.mapBackend !== res.backend ? ` (maps on ${res.mapBackend})` : ''}`, res.device.replace(/ANGLE \(.*SwiftShader.*\)$/, 'SwiftShader (software GPU)'),
         `${ms(res.forward.min)} / ${ms(res.forward.median)}`, `${ms(res.gradcam.min)} / ${ms(res.gradcam.median)}`,
         `${(res.gradcam.median / res.forward.median).toFixed(2)}×`]);
     }

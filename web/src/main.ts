@@ -366,7 +366,7 @@ ui.modelOpen.addEventListener('click', () => ui.modelFiles.click());
 ui.modelFiles.addEventListener('change', () => {
   const files = Array.from(ui.modelFiles.files ?? []);
   ui.modelFiles.value = '';
-  if (files.length) void openModel((onProgress) => loadModelFromFiles(files, { onProgress }), files.find((f) => f.name.endsWith('.json'))?.name ?? 'your model');
+  if (files.length) void openModel((onProgress) => loadModelFromFiles(files, { onProgress }), files.find((f) => f.name.endsWith('model.json'))?.name ?? 'your model');
 });
 
 ui.cls.addEventListener('change', () => onClassInput('primary', ui.cls));
