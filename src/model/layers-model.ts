@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { compileProgram, downstreamOf, runSteps, stepsFor, type Program, type Step } from './program.js';
+import { compileProgram, downstreamOf, lastUses, runSteps, stepsFor, type Program, type Step } from './program.js';
 import { autoLayer, resolveLayerName } from './layers.js';
 import type { ExplainableModel, LayerInfo, Preprocessing, SplitRun } from './types.js';
 
@@ -33,6 +33,7 @@ export class LayersExplainableModel implements ExplainableModel {
   private readonly logitsKey: string;
   private readonly strip?: Step;
   private readonly logitSteps: Step[];
+  private readonly logitRelease: Map<string, number>;
   private readonly plans = new Map<string, { key: string; body: string[]; head: Step[] }>();
 
   constructor(
@@ -46,6 +47,7 @@ export class LayersExplainableModel implements ExplainableModel {
     this.logitsKey = key;
     this.strip = strip;
     this.logitSteps = stepsFor(this.program, [key], new Set(this.program.inputs));
+    this.logitRelease = lastUses(this.logitSteps, [key]);
     this.layers = this.logitSteps
       .filter((s) => s.shape.length === 4)
       .map((s) => ({ name: s.name, type: s.layer.getClassName(), shape: s.shape }));
@@ -59,7 +61,7 @@ export class LayersExplainableModel implements ExplainableModel {
   logits(x: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
       const env = new Map<string, tf.Tensor>([[this.program.inputs[0], x]]);
-      runSteps(this.logitSteps, env, this.strip);
+      runSteps(this.logitSteps, env, this.strip, this.logitRelease);
       const y = env.get(this.logitsKey)!;
       return y.reshape([y.shape[0], -1]) as tf.Tensor2D;
     });

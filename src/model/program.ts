@@ -112,17 +112,34 @@ const relu = (x: tf.Tensor, max?: number | null) =>
 /**
  * Runs `steps` on `env` (key → tensor), adding their outputs to it. Call inside `tf.tidy`.
  * `stripSoftmaxOf`: the step whose softmax activation is dropped, so that its output is the logits.
+ * `release` (from {@link lastUses}): intermediates are disposed after their last use, which bounds the
+ * memory of a forward pass by a few layers instead of all of them (gradients stay correct: the tape
+ * keeps its own references to what it saves).
  */
-export function runSteps(steps: Step[], env: Map<string, tf.Tensor>, stripSoftmaxOf?: Step): void {
-  for (const s of steps) {
+export function runSteps(steps: Step[], env: Map<string, tf.Tensor>, stripSoftmaxOf?: Step, release?: Map<string, number>): void {
+  for (const [i, s] of steps.entries()) {
     const ins = s.inputs.map((k) => {
       const t = env.get(k);
       if (!t) throw new Error(`internal: tensor ${k} for layer '${s.name}' was not computed`);
       return t;
     });
     const outs = applyLayer(s.layer, ins, s === stripSoftmaxOf);
-    s.outputs.forEach((k, i) => env.set(k, outs[i]));
+    s.outputs.forEach((k, j) => env.set(k, outs[j]));
+    for (const k of s.inputs) {
+      if (release?.get(k) !== i) continue;
+      const t = env.get(k)!;
+      env.delete(k);
+      if (![...env.values()].includes(t)) t.dispose(); // an identity layer may have passed it on under another key
+    }
   }
+}
+
+/** Key → index of the last step of `steps` that reads it, for the keys `steps` produce (see {@link runSteps}). */
+export function lastUses(steps: Step[], keep: string[]): Map<string, number> {
+  const produced = new Set(steps.flatMap((s) => s.outputs));
+  const last = new Map<string, number>();
+  steps.forEach((s, i) => s.inputs.forEach((k) => { if (produced.has(k) && !keep.includes(k)) last.set(k, i); }));
+  return last;
 }
 
 function activation(layer: Layer, name: string | undefined, x: tf.Tensor, strip: boolean): tf.Tensor {
