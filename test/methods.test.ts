@@ -2,15 +2,20 @@
  * Each CAM method against its closed form on tiny hand-built models, the principal-component
  * projection against a known decomposition, smoothing, counterfactuals, per-image targets, leaks.
  */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCompare } from '../src/cli/compare.js';
 import { explain, type ImageExplanation } from '../src/core/explain.js';
 import { AUGMENTATIONS, firstComponent } from '../src/core/smooth.js';
 import { methods, type MethodName } from '../src/methods/index.js';
 import { wrapModel } from '../src/model/load.js';
 import type { ExplainableModel } from '../src/model/types.js';
 import { initBackend } from '../src/node/backend.js';
-import { MODEL_025, model, pearson, referenceInput } from './helpers.js';
+import { MODEL_025, model, pearson, referenceInput, sharedImage } from './helpers.js';
 
 const S = 8; // input and layer size of the tiny model
 const K = 4; // channels
@@ -247,5 +252,22 @@ describe('MobileNet α=0.25 on cat_dog', () => {
     }
     expect(batch[0].targets[0].peak!.y).toBeGreaterThan(112);
     expect(batch[0].targets[1].peak!.y).toBeLessThan(112);
+  });
+});
+
+describe('gradcam compare', () => {
+  it('writes one titled grid: a row per class, the image then each method (Guided Grad-CAM after Grad-CAM)', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'gradcam-compare-'));
+    const r = await runCompare(sharedImage('chelsea.png'), {
+      model: MODEL_025, backend: 'wasm', class: ['285', '281'], methods: 'gradcam,eigencam', layer: 'auto', out,
+      batch: 16, colormap: 'jet', alpha: 0.5, guided: true,
+    });
+    expect(r.file).toBe(path.join(out, 'chelsea.compare.png'));
+    expect(r.titles.map((row) => row.slice(1))).toEqual([['Grad-CAM', 'Guided Grad-CAM', 'Eigen-CAM'], ['Grad-CAM', 'Guided Grad-CAM', 'Eigen-CAM']]);
+    expect(r.titles[0][0]).toMatch(/^Egyptian cat \(285\)/);
+    const meta = await sharp(r.file).metadata();
+    // 4 tiles of 224 px height at chelsea's aspect ratio (451×300), 2 rows with title bars.
+    expect(meta.width).toBe(4 * Math.round((224 * 451) / 300) + 5 * 4);
+    expect(meta.height).toBe(2 * (224 + 22 + 4) + 4);
   });
 });
