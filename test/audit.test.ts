@@ -3,21 +3,12 @@
  * folder): the HTML opens offline in headless Chromium, every image is inlined and decodes, the
  * sections and the misclassified image are there; a screenshot goes to test-output/audit/.
  */
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { launchChromium } from '../web/serve.js';
-import { MODEL_025, REPO_ROOT, sharedImage } from './helpers.js';
-
-function gradcam(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('node', [path.join(REPO_ROOT, 'bin/gradcam.js'), ...args], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { MODEL_025, REPO_ROOT, runCli, sharedImage } from './helpers.js';
 
 describe('gradcam audit', () => {
   it('writes a self-contained HTML report that opens offline', async () => {
@@ -29,7 +20,7 @@ describe('gradcam audit', () => {
     }
     writeFileSync(path.join(data, 'tabby', 'broken.jpg'), 'not an image');
     const out = path.join(dir, 'report');
-    const r = await gradcam(['audit', data, '--model', MODEL_025, '--out', out, '--steps', '4', '--batch', '3']);
+    const r = await runCli(['audit', data, '--model', MODEL_025, '--out', out, '--steps', '4', '--batch', '3']);
     expect(r.stderr).toMatch(/error: .*broken\.jpg: not an image/);
     expect(r.code).toBe(1); // the bad file; everything else is in the report
     const html = readFileSync(path.join(out, 'index.html'), 'utf8');
