@@ -41,6 +41,7 @@ const state = (page: Page) => page.evaluate(() => window.__gradcam as PageState)
 /** Opens the app with every request recorded; waits until the default model is loaded. */
 async function open(viewport = { width: 1280, height: 900 }, query = ''): Promise<{ page: Page; requests: Request[]; errors: string[] }> {
   const page = await browser.newPage({ viewport });
+  page.setDefaultTimeout(60_000);
   const requests: Request[] = [];
   const errors: string[] = [];
   page.on('request', (r) => requests.push(r));
