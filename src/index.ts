@@ -29,3 +29,5 @@ export { colorize, overlay } from './render/overlay.js';
 export type { RenderOptions } from './render/overlay.js';
 export { gridRows, toJson } from './render/json.js';
 export type { ExplanationJson, TargetJson } from './render/json.js';
+export { evaluate, METRICS, confidenceChange, averageDrop, increaseInConfidence, deletionInsertion, road, imputeNoisyLinear, ROAD_PERCENTAGES, pointingHit, boxDistance, energyInBoxes, borderShare, randomBaseline, centreBaseline, inputMap, baselineImage, auc, evalMarkdown, evalJson, curvesSvg, metricRows } from './metrics/index.js';
+export type { EvalImage, EvaluateOptions, EvalResult, MethodResult, CaseResult, MetricName, MetricCase, PerturbBaseline, ConfidenceScore, DeletionOptions, DeletionScore, RoadOptions, RoadScore, Box } from './metrics/index.js';

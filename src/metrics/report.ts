@@ -50,15 +50,17 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 /** The mean deletion and insertion curves of every method (baselines dashed, grey) as a standalone SVG. */
 export function curvesSvg(result: EvalResult): string {
-  const W = 360, H = 260, L = 46, T = 30, PW = W - L - 14, PH = H - T - 40, legendW = 210;
+  const W = 360, H = 260, L = 46, T = 30, PW = W - L - 14, PH = H - T - 40, legendW = 300;
   const methods = result.methods.filter((m) => m.deletionCurve);
+  // The y axis ends at the largest probability, rounded up to a tenth (class probabilities are often small).
+  const top = Math.max(0.1, Math.ceil(10 * Math.max(...methods.flatMap((m) => [...m.deletionCurve!, ...m.insertionCurve!]))) / 10);
   const colour = (m: MethodResult, i: number) => (m.baseline ? (m.method === 'random' ? '#555' : '#999') : PALETTE[i % PALETTE.length]);
   const panel = (title: string, key: 'deletionCurve' | 'insertionCurve', dx: number) => {
     const axes = [
       `<g transform="translate(${dx},0)"><text x="${L + PW / 2}" y="18" text-anchor="middle" font-weight="bold">${title}</text>`,
       `<rect x="${L}" y="${T}" width="${PW}" height="${PH}" fill="none" stroke="#333"/>`,
       ...[0, 0.25, 0.5, 0.75, 1].flatMap((t) => [
-        `<text x="${L - 4}" y="${T + PH - t * PH + 4}" text-anchor="end">${t}</text>`,
+        `<text x="${L - 4}" y="${T + PH - t * PH + 4}" text-anchor="end">${+(t * top).toFixed(3)}</text>`,
         `<text x="${L + t * PW}" y="${T + PH + 14}" text-anchor="middle">${t}</text>`,
         `<line x1="${L}" x2="${L + PW}" y1="${T + PH - t * PH}" y2="${T + PH - t * PH}" stroke="#eee"/>`]),
       `<text x="${L + PW / 2}" y="${T + PH + 30}" text-anchor="middle">fraction of pixels ${key === 'deletionCurve' ? 'removed' : 'inserted'}</text>`,
@@ -66,7 +68,7 @@ export function curvesSvg(result: EvalResult): string {
     ];
     const lines = methods.map((m, i) => {
       const c = m[key]!;
-      const pts = c.map((v, k) => `${(L + (k / (c.length - 1)) * PW).toFixed(1)},${(T + PH - v * PH).toFixed(1)}`).join(' ');
+      const pts = c.map((v, k) => `${(L + (k / (c.length - 1)) * PW).toFixed(1)},${(T + PH - (v / top) * PH).toFixed(1)}`).join(' ');
       return `<polyline points="${pts}" fill="none" stroke="${colour(m, i)}" stroke-width="1.6"${m.baseline ? ' stroke-dasharray="5,3"' : ''}/>`;
     });
     return [...axes, ...lines, '</g>'].join('\n');
