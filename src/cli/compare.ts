@@ -15,6 +15,7 @@ import { colormapTable, type ColormapName } from '../render/colormap.js';
 import { overlay } from '../render/overlay.js';
 import { resolveClass } from '../targets/index.js';
 import { openModel, positiveInt, withModelOptions, type ModelOptions } from './common.js';
+import { withMapOptions } from './explain.js';
 
 export interface CompareCliOptions extends ModelOptions {
   class: string[];
@@ -97,16 +98,12 @@ export async function runCompare(file: string, opts: CompareCliOptions): Promise
 }
 
 export function register(program: Command): void {
-  withModelOptions(program.command('compare')
+  withModelOptions(withMapOptions(program.command('compare')
     .description('one PNG grid: the image and every method\'s overlay side by side (a row per class)')
-    .argument('<image>', 'image file')
-    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .argument('<image>', 'image file'))
     .option('--methods <list>', "comma-separated methods, or 'all'", 'all')
-    .option('-l, --layer <name>', "layer to explain, or 'auto'", 'auto')
     .option('-o, --out <dir>', 'output folder (writes <stem>.compare.png)', 'out')
     .option('-b, --batch <n>', 'forward passes per batch for Score-CAM / Ablation-CAM', positiveInt('--batch'), 32)
-    .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
-    .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5)
     .option('--no-guided', 'leave out the Guided Grad-CAM tile'))
     .action(async (image: string, opts: CompareCliOptions) => {
       const { file } = await runCompare(image, opts);

@@ -133,18 +133,23 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   return done;
 }
 
-export function register(program: Command): void {
-  withModelOptions(program.command('explain')
-    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and class')
-    .argument('<images...>', 'image files or folders')
+/** The options `explain` and `compare` share: `--class`, `--layer`, `--colormap`, `--alpha`. */
+export function withMapOptions(cmd: Command): Command {
+  return cmd
     .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-l, --layer <name>', "layer to explain, or 'auto'", 'auto')
+    .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
+    .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5);
+}
+
+export function register(program: Command): void {
+  withModelOptions(withMapOptions(program.command('explain')
+    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and class')
+    .argument('<images...>', 'image files or folders'))
     .option('-k, --top <k>', 'explain the top k predicted classes', positiveInt('--top'))
     .option('--method <name>', 'CAM method (see `gradcam methods`)', 'gradcam')
-    .option('-l, --layer <name>', "layer to explain, or 'auto'", 'auto')
     .option('-o, --out <dir>', 'output folder', 'out')
     .option('-b, --batch <n>', 'images per batch', positiveInt('--batch'), 8)
-    .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
-    .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5)
     .option('--counterfactual', 'show what speaks against the class (negated gradients)')
     .option('--aug-smooth', 'average the maps of flipped and intensity-scaled copies (6× the cost)')
     .option('--eigen-smooth', "first principal component of the method's per-channel terms instead of their sum")

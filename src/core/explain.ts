@@ -184,7 +184,7 @@ function runBatch(
     }
     const out = method.cam(ctx);
     const cam = opts.eigenSmooth && out.terms ? project2d(out.terms) : out.cam;
-    const merge = <T extends tf.Tensor>(t: T) => (copies > 1 ? mergeAugmented(t as unknown as tf.Tensor3D) : t);
+    const merge = (t: tf.Tensor3D) => (copies > 1 ? mergeAugmented(t) : t);
     const weights = out.weights && (copies > 1 ? out.weights.reshape([copies, pairs.length, -1]).mean(0) : out.weights);
     return {
       logits,
