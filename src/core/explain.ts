@@ -75,6 +75,7 @@ export interface ExplainOptions {
   /**
    * Eigen-smoothing (pytorch-grad-cam's `eigen_smooth`): the map is the first principal component of the
    * method's per-channel terms (e.g. `w_k·A_k`) instead of their sum. Less noise, less class-specific.
+   * Methods that are a projection already (Eigen-CAM, Eigen-Grad-CAM) are unchanged.
    */
   eigenSmooth?: boolean;
   /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
