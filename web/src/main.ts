@@ -52,7 +52,6 @@ window.__gradcam = page;
 
 const app = {
   model: null as ExplainableModel | null,
-  modelName: '',
   image: null as { pixels: ImageData; name: string } | null,
   /** The explained class (null: the top prediction) and the optional second one. */
   primary: null as number | null,
@@ -103,7 +102,7 @@ async function openModel(load: (onProgress: (f: number) => void) => Promise<Expl
     return;
   }
   app.model?.dispose();
-  Object.assign(app, { model, modelName: name, primary: null, second: null, result: null, guided: null });
+  Object.assign(app, { model, primary: null, second: null, result: null, guided: null });
   page.model = model.source;
   const [h, w] = model.preprocessing.size;
   ui.modelInfo.textContent = `${name}: ${model.labels.length} classes, ${w}×${h} input, ${model.kind} model, ${model.layers.length} layers to explain.`;
