@@ -15,7 +15,7 @@ interface IndexEntry { file: string; model: string; image_stem: string; method: 
 interface Entry {
   classIndex: number; logit: number;
   cam7_prerelu: number[][]; cam7: number[][]; cam7_norm: number[][];
-  weights: number[] | null; cam224_file: string | null;
+  weights: number[] | null; cam224_file: string | null; cam224_samples: [number, number, number][];
 }
 
 const METHOD: Record<string, MethodName> = {
@@ -36,6 +36,8 @@ const checked = present.filter((e) => e.method !== 'ScoreCAM' || SCORECAM_STEMS.
 interface Result {
   e: IndexEntry; ref: Entry; t: TargetExplanation;
   pearson: number; normDiff: number; rawDiff: number; weightErr: number; logitDiff: number; flipped: boolean;
+  /** Max |Δ| of the 224×224 map at the reference's 169 sample points (NaN when the sign was flipped). */
+  samplesDiff: number;
 }
 
 const flat = (a: number[][]) => a.flat();
@@ -75,6 +77,7 @@ function compare(e: IndexEntry, ref: Entry, t: TargetExplanation): Result {
     normDiff: maxDiff(norm, flat(ref.cam7_norm)),
     rawDiff: maxDiff(raw, pre) / maxAbs(flat(ref.cam7)),
     logitDiff: Math.abs(t.logit - ref.logit),
+    samplesDiff: flipped ? NaN : Math.max(...ref.cam224_samples.map(([row, col, v]) => Math.abs(t.heatmap.data[row * 224 + col] - v))),
   };
 }
 
@@ -103,12 +106,12 @@ beforeAll(async () => {
     const worst = (f: (r: Result) => number) => (rs.length ? Math.max(...rs.map(f).filter((v) => !Number.isNaN(v)), 0).toExponential(1) : '–');
     return `| ${method} | ${rs.length}${rs.length < all ? ` of ${all} (images ${[...SCORECAM_STEMS].join(', ')})` : ''} | `
       + `${rs.length ? Math.min(...rs.map((r) => r.pearson)).toFixed(6) : '–'} | ${worst((r) => r.normDiff)} | ${worst((r) => r.rawDiff)} | `
-      + `${rs.some((r) => r.ref.weights) ? worst((r) => r.weightErr) : '–'} | ${method === 'EigenCAM' ? `${rs.filter((r) => r.flipped).length} flipped` : ''} |`;
+      + `${rs.some((r) => r.ref.weights) ? worst((r) => r.weightErr) : '–'} | ${worst((r) => r.samplesDiff)} | ${method === 'EigenCAM' ? `${rs.filter((r) => r.flipped).length} flipped` : ''} |`;
   });
   console.log([
     `\npytorch-grad-cam agreement, ${present.length} reference entries present, ${results.length} checked (wasm backend)`,
-    '| method | entries | min Pearson (cam7_norm) | max abs Δ cam7_norm | max Δ raw / max cam7 | weights (rel.; Ablation abs.) | sign |',
-    '|---|---|---|---|---|---|---|',
+    '| method | entries | min Pearson (cam7_norm) | max abs Δ cam7_norm | max Δ raw / max cam7 | weights (rel.; Ablation abs.) | max abs Δ 224 map (169 points) | sign |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n'));
 }, 600_000);
@@ -130,6 +133,7 @@ describe('pytorch-grad-cam reference maps (conv_pw_13_relu)', () => {
       expect(r.rawDiff, what).toBeLessThanOrEqual(1e-4);
       expect(r.weightErr, what).toBeLessThanOrEqual(1e-3);
       expect(r.logitDiff, what).toBeLessThanOrEqual(1e-3);
+      expect(r.samplesDiff, what).toBeLessThanOrEqual(1e-3);
       // The peak cell of the raw map is pytorch-grad-cam's.
       const argmax = r.t.cam.data.indexOf(Math.max(...r.t.cam.data));
       const [row, col] = JSON.parse(readFileSync(path.join(REFERENCE_DIR, r.e.file), 'utf8')).cam7_argmax_rc as number[];
@@ -152,6 +156,7 @@ describe('pytorch-grad-cam reference maps (conv_pw_13_relu)', () => {
       expect(r.pearson, what).toBeGreaterThanOrEqual(MIN_PEARSON[method] ?? 0.99);
       expect(r.normDiff, what).toBeLessThanOrEqual(tol);
       expect(r.rawDiff, what).toBeLessThanOrEqual(tol);
+      if (!r.flipped) expect(r.samplesDiff, what).toBeLessThanOrEqual(1e-3);
       if (r.ref.weights) expect(r.weightErr, what).toBeLessThanOrEqual(method === 'AblationCAM' ? 1e-5 : 1e-3);
       else expect(r.t.weights, what).toBeUndefined();
     }
