@@ -5,11 +5,14 @@
  * Screenshots go to test-output/web/.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Browser, Page, Request } from 'playwright-core';
+import { build, preview } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MODEL_URL } from '../src/model/load.js';
 import { initBackend } from '../src/node/backend.js';
 import type { ExplanationJson } from '../src/render/json.js';
 import { launchChromium, startWebServer } from '../web/serve.js';
@@ -232,4 +235,32 @@ describe('web app', () => {
     await page.close();
   });
 
+
+  it('the production build (npm run web:build) is static files that explain the same, with the wasm binaries bundled', async () => {
+    const configFile = path.join(REPO_ROOT, 'web/vite.config.ts');
+    const outDir = mkdtempSync(path.join(os.tmpdir(), 'gradcam-web-dist-'));
+    await build({ configFile, build: { outDir }, logLevel: 'warn' });
+    const assets = readdirSync(path.join(outDir, 'assets'));
+    expect(assets.filter((f) => f.endsWith('.wasm'))).toHaveLength(3);
+    const js = assets.filter((f) => f.endsWith('.js')).map((f) => readFileSync(path.join(outDir, 'assets', f), 'utf8')).join('\n');
+    expect(/cdn\.jsdelivr|unpkg\.com/.test(js)).toBe(false);
+    expect(js.includes(DEFAULT_MODEL_URL)).toBe(true); // a build's default model: the official hosted one
+
+    const server = await preview({ configFile, build: { outDir }, preview: { host: '127.0.0.1', port: 0 }, logLevel: 'warn' });
+    try {
+      const { port } = server.httpServer.address() as AddressInfo;
+      const page = await browser.newPage();
+      const hosts = new Set<string>();
+      page.on('request', (r) => hosts.add(new URL(r.url()).host));
+      await page.goto(`http://127.0.0.1:${port}/?model=/models/mobilenet_v1_0.25_224/model.json`);
+      await page.waitForFunction(() => window.__gradcam?.state === 'ready', null, { timeout: 60_000 });
+      await after(page, () => page.setInputFiles('#image-file', CAT_DOG));
+      const json = await after(page, () => typeClass(page, '#class', 'tiger cat'));
+      expect(json.targets[0].peak!.y).toBeGreaterThan(0.55 * H);
+      expect([...hosts]).toEqual([`127.0.0.1:${port}`]);
+      await page.close();
+    } finally {
+      await new Promise((r) => server.httpServer.close(r));
+    }
+  });
 });

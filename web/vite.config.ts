@@ -38,13 +38,15 @@ const sharedModels = (): Plugin => ({
   configurePreviewServer: (server) => void server.middlewares.use(serveModels),
 });
 
-export default defineConfig({
+export default defineConfig(({ command }) => ({
   root: path.join(REPO_ROOT, 'web'),
   base: './',
   cacheDir: path.join(REPO_ROOT, 'node_modules/.vite-web'),
   plugins: [sharedModels()],
+  // Whether the app's default model is the served ../shared copy (dev server) or the official hosted one (build).
+  define: { __SERVED_MODELS__: JSON.stringify(command === 'serve') },
   server: { fs: { allow: [REPO_ROOT] } },
   // Pre-bundled up front, so that the first page load never triggers a re-optimisation reload.
   optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'colormap'] },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4000 },
-});
+}));

@@ -32,7 +32,7 @@ type View = 'overlay' | 'heatmap' | 'original' | 'guided';
 
 const params = new URLSearchParams(location.search);
 /** The dev server serves ../shared/models; a production build loads the official hosted model. */
-const DEFAULT_MODEL = params.get('model') ?? (import.meta.env.DEV ? '/models/mobilenet_v1_0.75_224/model.json' : DEFAULT_MODEL_URL);
+const DEFAULT_MODEL = params.get('model') ?? (__SERVED_MODELS__ ? '/models/mobilenet_v1_0.75_224/model.json' : DEFAULT_MODEL_URL);
 const DEFAULT_MODEL_NAME = 'MobileNet v1 α=0.75';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
