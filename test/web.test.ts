@@ -197,11 +197,12 @@ describe('web app', () => {
     expect(json.targets[0].classIndex).toBe(243);
     expect(json.targets[0].peak!.y).toBeLessThan(0.5 * H);
 
-    // An earlier layer (wasm lacks a depthwise input-gradient kernel: computed on cpu, and the page says so), then Guided Grad-CAM.
+    // An earlier layer (its head has depthwise convolutions: computed on the page's own backend, no cpu fallback), then Guided Grad-CAM.
     json = await after(page, () => page.selectOption('#layer', 'conv_pw_11_relu'));
     expect(json.layer).toBe('conv_pw_11_relu');
     expect(json.targets[0].cam).toHaveLength(14);
-    if ((await state(page)).backend === 'wasm') expect(await page.textContent('#note')).toMatch(/on the cpu backend instead/);
+    expect(json.backend).toBe((await state(page)).backend);
+    expect(await page.isHidden('#note')).toBe(true);
     await after(page, () => page.check('input[name=view][value=guided]'));
     expect(await page.getAttribute('#maps figure', 'data-view')).toBe('guided');
     await page.screenshot({ path: path.join(SHOTS, 'guided.png') });

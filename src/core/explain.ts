@@ -4,6 +4,7 @@ import { GradcamError, type ExplainableModel } from '../model/types.js';
 import { classScores, resolveClass, topK, type TargetSpec } from '../targets/index.js';
 import { imageSize, inputRegion, preprocess, type ImageInput } from './image.js';
 import type { CamContext, CamMethod } from './method.js';
+import { WASM_SAFE_GRADIENTS, withGradients } from './gradients.js';
 import { augment, mergeAugmented, project2d } from './smooth.js';
 
 /** A single-channel float map, row-major. */
@@ -256,9 +257,10 @@ export function targetPicker(
 }
 
 /**
- * Runs `compute` on the current backend, or on `cpu` when a kernel it needs (typically a gradient
- * kernel wasm lacks) is missing there, with a one-line warning; the fallback is remembered per model
- * and `what` (e.g. the layer). Returns the value and the backend that computed it.
+ * Runs `compute` on the current backend, with the gradient rules that avoid kernels wasm lacks
+ * (`core/gradients.ts`), or on `cpu` when a kernel it needs is still missing there, with a one-line
+ * warning; the fallback is remembered per model and `what` (e.g. the layer). Returns the value and
+ * the backend that computed it.
  */
 export async function withCpuFallback<T>(
   model: ExplainableModel, what: string, compute: () => T, onWarning?: (message: string) => void,
@@ -267,7 +269,7 @@ export async function withCpuFallback<T>(
   if (backend === 'cpu') return { value: compute(), backend };
   if (needsCpu.get(model)?.has(what)) return { value: await onBackend('cpu', compute), backend: 'cpu' };
   try {
-    return { value: compute(), backend };
+    return { value: withGradients(WASM_SAFE_GRADIENTS, compute), backend };
   } catch (e) {
     if (!MISSING_KERNEL.test((e as Error).message)) throw e;
     onWarning?.(`${(e as Error).message.split('\n')[0]}: computing ${what} on the cpu backend instead`);

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ExplainableModel } from '../model/types.js';
 import { classScores } from '../targets/index.js';
 import { explain, targetPicker, withCpuFallback, type ExplainOptions, type Grid, type ImageExplanation } from './explain.js';
+import { withGradients } from './gradients.js';
 import { preprocess, type ImageInput, type RgbImage } from './image.js';
 
 /** Options of {@link guidedBackprop}. */
@@ -36,17 +37,6 @@ const GUIDED: tf.GradConfig[] = [
   },
 ];
 
-/** Runs `fn` with the guided ReLU gradients registered; the original gradients are restored afterwards. */
-function withGuidedRelu<T>(fn: () => T): T {
-  const saved = GUIDED.map((g) => tf.getGradient(g.kernelName));
-  GUIDED.forEach((g) => tf.registerGradient(g));
-  try {
-    return fn();
-  } finally {
-    saved.forEach((g) => tf.registerGradient(g));
-  }
-}
-
 /**
  * Guided backpropagation for each image and class (classes chosen as in {@link explain}: `targets`,
  * `top`). The model itself is not changed: the guided ReLU gradients are registered only while the
@@ -60,7 +50,7 @@ export async function guidedBackprop(model: ExplainableModel, images: ImageInput
   const out: GuidedTarget[][] = [];
   for (let start = 0; start < images.length; start += batchSize) {
     const batch = images.slice(start, start + batchSize);
-    const compute = () => withGuidedRelu(() => tf.tidy(() => {
+    const compute = () => withGradients(GUIDED, () => tf.tidy(() => {
       const x = tf.concat(batch.map((img) => preprocess(img, model.preprocessing))) as tf.Tensor4D;
       const logits = model.logits(x);
       const k = logits.shape[1];
