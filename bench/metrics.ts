@@ -31,7 +31,7 @@ export default async function run(): Promise<void> {
     ['Deletion + Insertion, 25 steps', '52 forwards', () => deletionInsertion(model, [c], { steps: 25 }), 2],
     ['ROAD, 9 percentages (10…90)', '18 forwards + 18 imputations', () => road(model, [c]), 2],
     ['ROAD, 5 percentages', '10 forwards + 10 imputations', () => road(model, [c], { percentages: [10, 30, 50, 70, 90] }), 2],
-    ['  one imputation (50 % removed)', 'CG, 60 iterations', () => imputeNoisyLinear(c.input, half, 224, 224), 3],
+    ['  one imputation (50 % removed)', 'multigrid CG, 30 iterations/level', () => imputeNoisyLinear(c.input, half, 224, 224), 3],
     ['Pointing game + energy', 'none', () => [pointingHit(t.peak, [[0, 0, 430, 299]]), energyInBoxes(t.heatmap, [[0, 0, 430, 299]])], 5],
   ];
   const out: string[][] = [];

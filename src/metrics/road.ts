@@ -5,7 +5,7 @@
  * average of its 8 neighbours (weights 1/6 for the 4 direct, 1/12 for the 4 diagonal neighbours,
  * renormalised over the neighbours inside the image), removed neighbours being unknowns too. That
  * sparse symmetric positive-definite system is solved per channel by conjugate gradients (warm-started
- * from a coarse-to-fine fill), then Gaussian noise (σ = `noise`, in the model's input space) is added.
+ * from the same problem solved at half resolution, recursively), then Gaussian noise (σ = `noise`, in the model's input space) is added.
  *
  * At each percentage p, MoRF removes the p % most relevant pixels and LeRF the p % least relevant
  * (in the map's order); the score at p is the class probability. A faithful map makes MoRF fall fast
@@ -26,7 +26,7 @@ export interface RoadOptions {
   noise?: number;
   /** Seed of the noise (default 0). */
   seed?: number;
-  /** Conjugate-gradient iterations at most (default 60). */
+  /** Conjugate-gradient iterations at most, per level of the multigrid cascade (default 30). */
   iterations?: number;
   /** Images per forward pass (default 16). */
   batchSize?: number;
@@ -45,52 +45,44 @@ const NEIGHBOURS: [number, number, number][] = [
   [-1, -1, 1 / 12], [-1, 0, 1 / 6], [-1, 1, 1 / 12], [0, -1, 1 / 6], [0, 1, 1 / 6], [1, -1, 1 / 12], [1, 0, 1 / 6], [1, 1, 1 / 12],
 ];
 
-/** A coarse-to-fine fill of the removed pixels: averages of known pixels over ever larger 2×2 blocks. */
-function pyramidFill(img: Float32Array, known: Uint8Array, H: number, W: number): Float32Array {
-  const levels: { v: Float32Array; w: Float32Array; h: number; wd: number }[] = [];
-  let v = new Float32Array(H * W * 3), w = new Float32Array(H * W), h = H, wd = W;
-  for (let i = 0; i < H * W; i++) if (known[i]) { w[i] = 1; for (let c = 0; c < 3; c++) v[i * 3 + c] = img[i * 3 + c]; }
-  levels.push({ v, w, h, wd });
-  while (w.some((x) => x === 0) && (h > 1 || wd > 1)) {
-    const h2 = Math.ceil(h / 2), w2 = Math.ceil(wd / 2);
-    const v2 = new Float32Array(h2 * w2 * 3), ww = new Float32Array(h2 * w2);
-    for (let y = 0; y < h; y++) for (let x = 0; x < wd; x++) {
-      const i = y * wd + x, j = (y >> 1) * w2 + (x >> 1);
-      ww[j] += w[i];
-      for (let c = 0; c < 3; c++) v2[j * 3 + c] += w[i] * v[i * 3 + c];
-    }
-    for (let j = 0; j < h2 * w2; j++) if (ww[j] > 0) for (let c = 0; c < 3; c++) v2[j * 3 + c] /= ww[j];
-    v = v2; w = ww; h = h2; wd = w2;
-    levels.push({ v, w, h, wd });
-  }
-  for (let l = levels.length - 2; l >= 0; l--) {
-    const f = levels[l], g = levels[l + 1];
-    for (let y = 0; y < f.h; y++) for (let x = 0; x < f.wd; x++) {
-      const i = y * f.wd + x;
-      if (f.w[i] > 0) continue;
-      const j = (y >> 1) * g.wd + (x >> 1);
-      for (let c = 0; c < 3; c++) f.v[i * 3 + c] = g.v[j * 3 + c];
-      f.w[i] = 1e-6; // filled, so finer levels may use it (and it stays "removed" for level 0's caller)
-    }
-  }
-  return levels[0].v;
-}
-
 /**
- * Noisy linear imputation of the pixels where `removed` is 1, in an `[H, W, 3]` image; returns a new
- * image. `noise` σ (default 0.01) is drawn from `rand` (a uniform PRNG).
+ * Solves the imputation system for the pixels where `removed` is 1 in an `[H, W, 3]` image: conjugate
+ * gradients (the three channels side by side), `iterations` at most, from a cascadic multigrid start:
+ * the same problem solved on the image halved (2×2 block means of the known pixels; a block is known when
+ * any of its pixels is), upsampled bilinearly. Returns the image with the removed pixels filled.
  */
-export function imputeNoisyLinear(
-  img: Float32Array, removed: Uint8Array, H: number, W: number,
-  opts: { noise?: number; rand?: () => number; iterations?: number } = {},
-): Float32Array {
+function solve(img: Float32Array, removed: Uint8Array, H: number, W: number, iterations: number): Float32Array {
   const vidx = new Int32Array(H * W).fill(-1);
   const unknown: number[] = [];
   for (let i = 0; i < H * W; i++) if (removed[i]) { vidx[i] = unknown.length; unknown.push(i); }
   const n = unknown.length;
   const out = Float32Array.from(img);
   if (!n) return out;
-  if (n === H * W) throw new RangeError('imputeNoisyLinear: every pixel is removed; nothing to impute from');
+  // Start: the coarse solution, upsampled (or, at the coarsest level, the mean of the known pixels).
+  if (H >= 8 && W >= 8) {
+    const h2 = Math.ceil(H / 2), w2 = Math.ceil(W / 2);
+    const sum = new Float32Array(h2 * w2 * 3), cnt = new Float32Array(h2 * w2);
+    for (let i = 0; i < H * W; i++) {
+      if (removed[i]) continue;
+      const j = (Math.floor(i / W) >> 1) * w2 + ((i % W) >> 1);
+      cnt[j]++;
+      for (let c = 0; c < 3; c++) sum[j * 3 + c] += img[i * 3 + c];
+    }
+    for (let j = 0; j < h2 * w2; j++) if (cnt[j]) for (let c = 0; c < 3; c++) sum[j * 3 + c] /= cnt[j];
+    const coarse = solve(sum, Uint8Array.from(cnt, (k) => (k ? 0 : 1)), h2, w2, iterations);
+    for (const i of unknown) {
+      // Bilinear, half-pixel centres, clamped.
+      const fy = Math.min(Math.max((Math.floor(i / W) + 0.5) / 2 - 0.5, 0), h2 - 1), fx = Math.min(Math.max(((i % W) + 0.5) / 2 - 0.5, 0), w2 - 1);
+      const y0 = Math.floor(fy), x0 = Math.floor(fx), y1 = Math.min(y0 + 1, h2 - 1), x1 = Math.min(x0 + 1, w2 - 1), dy = fy - y0, dx = fx - x0;
+      for (let c = 0; c < 3; c++) {
+        const v = (a: number, b: number) => coarse[(a * w2 + b) * 3 + c];
+        out[i * 3 + c] = (1 - dy) * ((1 - dx) * v(y0, x0) + dx * v(y0, x1)) + dy * ((1 - dx) * v(y1, x0) + dx * v(y1, x1));
+      }
+    }
+  } else {
+    const m = [0, 1, 2].map((c) => { let s = 0; for (let i = 0; i < H * W; i++) if (!removed[i]) s += img[i * 3 + c]; return s / (H * W - n); });
+    for (const i of unknown) for (let c = 0; c < 3; c++) out[i * 3 + c] = m[c];
+  }
   // System A u = b: A = diag(S) − W_uu (8 neighbours at most), b = Σ known neighbours w·v.
   const diag = new Float64Array(n), nbr = new Int32Array(n * 8).fill(-1), nw = new Float64Array(n * 8), b = new Float64Array(n * 3);
   for (let u = 0; u < n; u++) {
@@ -114,14 +106,12 @@ export function imputeNoisyLinear(
       q[u * 3] = q0; q[u * 3 + 1] = q1; q[u * 3 + 2] = q2;
     }
   };
-  // Conjugate gradients, the three channels side by side, from the pyramid fill.
-  const init = pyramidFill(img, Uint8Array.from(removed, (r) => 1 - r), H, W);
   const sol = new Float64Array(n * 3), r = new Float64Array(n * 3), p = new Float64Array(n * 3), q = new Float64Array(n * 3);
-  for (let u = 0; u < n; u++) for (let c = 0; c < 3; c++) sol[u * 3 + c] = init[unknown[u] * 3 + c];
+  for (let u = 0; u < n; u++) for (let c = 0; c < 3; c++) sol[u * 3 + c] = out[unknown[u] * 3 + c];
   matvec(sol, q);
   const rr = [0, 0, 0], bb = [0, 0, 0];
   for (let i = 0; i < n * 3; i++) { r[i] = b[i] - q[i]; p[i] = r[i]; rr[i % 3] += r[i] * r[i]; bb[i % 3] += b[i] * b[i]; }
-  for (let it = 0; it < (opts.iterations ?? 60); it++) {
+  for (let it = 0; it < iterations; it++) {
     if ([0, 1, 2].every((c) => rr[c] <= 1e-12 * (bb[c] + 1e-12))) break;
     matvec(p, q);
     const pq = [0, 0, 0];
@@ -133,9 +123,24 @@ export function imputeNoisyLinear(
     for (let i = 0; i < n * 3; i++) p[i] = r[i] + beta[i % 3] * p[i];
     rr.splice(0, 3, ...rr2);
   }
+  for (let u = 0; u < n; u++) for (let c = 0; c < 3; c++) out[unknown[u] * 3 + c] = sol[u * 3 + c];
+  return out;
+}
+
+/**
+ * Noisy linear imputation of the pixels where `removed` is 1, in an `[H, W, 3]` image; returns a new
+ * image. `noise` σ (default 0.01) is drawn from `rand` (a uniform PRNG).
+ */
+export function imputeNoisyLinear(
+  img: Float32Array, removed: Uint8Array, H: number, W: number,
+  opts: { noise?: number; rand?: () => number; iterations?: number } = {},
+): Float32Array {
+  if (removed.every((r) => r)) throw new RangeError('imputeNoisyLinear: every pixel is removed; nothing to impute from');
+  const out = solve(img, removed, H, W, opts.iterations ?? 30);
   const sigma = opts.noise ?? 0.01;
+  if (!sigma) return out;
   const randn = gaussian(opts.rand ?? seededRandom(0));
-  for (let u = 0; u < n; u++) for (let c = 0; c < 3; c++) out[unknown[u] * 3 + c] = sol[u * 3 + c] + (sigma ? sigma * randn() : 0);
+  for (let i = 0; i < H * W; i++) if (removed[i]) for (let c = 0; c < 3; c++) out[i * 3 + c] += sigma * randn();
   return out;
 }
 
