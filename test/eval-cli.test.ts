@@ -50,11 +50,12 @@ describe('gradcam eval', () => {
 
   it('--class overrides the boxes; a bad boxes file or method stops with one line naming it', async () => {
     const dir = tmp();
-    const r = await runCli(['eval', sharedImage('both.png'), ...FAST, '--class', 'tiger cat', '--out', path.join(dir, 'a')]);
+    const r = await runCli(['eval', sharedImage('both.png'), ...FAST, '--class', 'tiger cat', '--deletion-baseline', 'mean', '--out', path.join(dir, 'a')]);
     expect(r.code).toBe(0);
     const json = JSON.parse(readFileSync(path.join(dir, 'a', 'eval.json'), 'utf8'));
     expect(json.methods.gradcam.cases.map((c: { classIndex: number }) => c.classIndex)).toEqual([282]);
     expect(json.methods.gradcam.pointingGame).toBeUndefined();
+    expect(readFileSync(path.join(dir, 'a', 'eval.md'), 'utf8')).toContain('pixels are removed (set to the image mean)');
 
     const bad = path.join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ 'both.png': { 'flying saucer': [[0, 0, 10, 10]] } }));
@@ -67,5 +68,8 @@ describe('gradcam eval', () => {
     const m = await runCli(['eval', sharedImage('both.png'), ...FAST, '--methods', 'gradcam,nosuch', '--out', path.join(dir, 'b')]);
     expect(m.code).toBe(2);
     expect(m.stderr).toMatch(/unknown method 'nosuch'; methods: gradcam, gradcam\+\+/);
+    const z = await runCli(['eval', sharedImage('both.png'), ...FAST, '--deletion-baseline', 'black', '--out', path.join(dir, 'b')]);
+    expect(z.code).toBe(2);
+    expect(z.stderr).toMatch(/unknown baseline 'black'; baselines: zero, mean, blur/);
   }, 240_000);
 });

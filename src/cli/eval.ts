@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { methods } from '../methods/index.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
 import { readImage } from '../node/image.js';
-import { curvesSvg, evalJson, evalMarkdown, evaluate, type Box, type EvalImage, type EvalResult, type EvaluateOptions } from '../metrics/index.js';
+import { curvesSvg, evalJson, evalMarkdown, evaluate, type Box, type EvalImage, type EvalResult, type EvaluateOptions, type PerturbBaseline } from '../metrics/index.js';
 import { resolveClass } from '../targets/index.js';
 import { expandInputs, openModel, positiveInt, progress, reportError, withModelOptions, type ModelOptions } from './common.js';
 
@@ -17,6 +17,8 @@ export interface EvalCliOptions extends ModelOptions {
   out: string;
   batch: number;
   steps: number;
+  deletionBaseline: PerturbBaseline;
+  insertionBaseline: PerturbBaseline;
   roadPercentages: string;
 }
 
@@ -90,7 +92,10 @@ export async function readAll(files: string[]): Promise<{ file: string; image: A
 }
 
 /** The Markdown report: what was evaluated, the table, the plot and what the columns mean. */
-export function evalReport(result: EvalResult, info: { model: string; backend: string; files: string[]; boxes?: string }): string {
+export function evalReport(
+  result: EvalResult, info: { model: string; backend: string; files: string[]; boxes?: string; deletionBaseline?: PerturbBaseline; insertionBaseline?: PerturbBaseline },
+): string {
+  const what = { zero: ['set to 0 in input space', 'an image of zeros (input space)'], mean: ['set to the image mean', 'the image mean'], blur: ['blurred', 'a blurred image'] };
   return `# Explanation metrics
 
 Model \`${info.model}\`, layer \`${result.layer}\`, backend ${info.backend}; ${result.images} image(s), ${result.methods[0]?.cases.length ?? 0} (image, class) map(s) per method${info.boxes ? `; boxes from \`${info.boxes}\`` : ''}.
@@ -100,7 +105,7 @@ ${evalMarkdown(result)}
 ![Mean deletion and insertion curves](curves.svg)
 
 - **Average Drop** (%, lower is better): mean of max(0, Y − O) / Y, Y the class probability on the image, O on the image with each pixel scaled by the map (in the model's input space, towards 0). **Increase in Confidence**: % of maps with O > Y (Chattopadhay et al. 2018).
-- **Deletion / Insertion AUC**: area under the class probability as pixels are removed (set to 0 in input space) / inserted into a blurred image, most relevant first (Petsiuk et al. 2018).
+- **Deletion / Insertion AUC**: area under the class probability as pixels are removed (${what[info.deletionBaseline ?? 'zero'][0]}) / inserted into ${what[info.insertionBaseline ?? 'blur'][1]}, most relevant first (Petsiuk et al. 2018).
 - **ROAD**: (mean LeRF − mean MoRF) / 2 of the class probability when the most / least relevant pixels are replaced by noisy linear imputation (Rong et al. 2022).
 - **Pointing game**: hits when the map's maximum lies within 15 px of a box of the class (Zhang et al. 2016); **energy**: share of the map's mass inside the boxes.
 
@@ -112,6 +117,9 @@ export async function runEval(inputs: string[], opts: EvalCliOptions): Promise<E
   const names = parseMethods(opts.methods);
   names.forEach((n) => { if (!(n in methods)) throw new GradcamError(`unknown method '${n}'; methods: ${Object.keys(methods).join(', ')}`); });
   const road = percentages(opts.roadPercentages);
+  for (const b of [opts.deletionBaseline, opts.insertionBaseline]) {
+    if (!['zero', 'mean', 'blur'].includes(b)) throw new GradcamError(`unknown baseline '${b}'; baselines: zero, mean, blur`);
+  }
   const model = await openModel(opts);
   try {
     const boxes = opts.boxes ? await readBoxes(opts.boxes, model) : undefined;
@@ -124,7 +132,7 @@ export async function runEval(inputs: string[], opts: EvalCliOptions): Promise<E
     const bar = progress(names.length + 2, 'evaluating');
     const evalOpts: EvaluateOptions = {
       methods: names, targets: opts.class.length ? opts.class : undefined, groups: boxes?.groups, layer: opts.layer,
-      batchSize: opts.batch, deletion: { steps: opts.steps }, road: { percentages: road },
+      batchSize: opts.batch, deletion: { steps: opts.steps, deletionBaseline: opts.deletionBaseline, insertionBaseline: opts.insertionBaseline }, road: { percentages: road },
       onWarning: (m) => process.stderr.write(`warning: ${m}\n`), onProgress: () => bar.tick(),
     };
     let result: EvalResult;
@@ -135,7 +143,7 @@ export async function runEval(inputs: string[], opts: EvalCliOptions): Promise<E
     }
     await mkdir(opts.out, { recursive: true });
     const { getBackend } = await import('@tensorflow/tfjs');
-    const info = { model: opts.model, backend: getBackend(), files: good.map((g) => g.file), boxes: opts.boxes };
+    const info = { ...opts, backend: getBackend(), files: good.map((g) => g.file) };
     await writeFile(path.join(opts.out, 'eval.md'), evalReport(result, info));
     await writeFile(path.join(opts.out, 'eval.json'), compactJson(evalJson(result, { model: opts.model, backend: info.backend, boxes: opts.boxes })));
     await writeFile(path.join(opts.out, 'curves.svg'), curvesSvg(result));
@@ -157,6 +165,8 @@ export function register(program: Command): void {
     .option('-o, --out <dir>', 'output folder', 'eval')
     .option('-b, --batch <n>', 'images per explain batch', positiveInt('--batch'), 8)
     .option('--steps <n>', 'deletion/insertion steps', positiveInt('--steps'), 50)
+    .option('--deletion-baseline <kind>', 'what deleted pixels become: zero (0 in input space), mean (image mean) or blur', 'zero')
+    .option('--insertion-baseline <kind>', 'the canvas insertion starts from: blur, mean or zero', 'blur')
     .option('--road-percentages <list>', 'ROAD: percentages of pixels removed', '10,20,30,40,50,60,70,80,90'))
     .action(async (images: string[], opts: EvalCliOptions) => {
       const result = await runEval(images, opts);
