@@ -10,7 +10,7 @@ import { wrapModel } from '../src/model/load.js';
 import type { ExplainableModel } from '../src/model/types.js';
 import { initBackend } from '../src/node/backend.js';
 import {
-  auc, averageDrop, baselineImage, boxDistance, confidenceChange, deletionInsertion, energyInBoxes, evaluate, imputeNoisyLinear,
+  auc, averageDrop, baselineImage, borderShare, boxDistance, confidenceChange, deletionInsertion, energyInBoxes, evaluate, imputeNoisyLinear,
   increaseInConfidence, pointingHit, road, seededRandom, type Box, type MetricCase,
 } from '../src/metrics/index.js';
 
@@ -127,13 +127,17 @@ describe('pieces', () => {
     expect(sd).toBeLessThan(0.055);
   });
 
-  it('pointing game within 15 px, energy inside boxes, AUC by the trapezoid rule, baselines', () => {
+  it('pointing game within 15 px, energy inside boxes, border share, AUC by the trapezoid rule, baselines', () => {
     expect(boxDistance({ x: 10, y: 10 }, [20, 20, 30, 30])).toBeCloseTo(Math.SQRT2 * 10);
     expect(pointingHit({ x: 10, y: 10 }, [[20, 20, 30, 30]])).toBe(true);
     expect(pointingHit({ x: 5, y: 5 }, [[20, 20, 30, 30]])).toBe(false);
     expect(pointingHit(null, [[0, 0, 99, 99]])).toBe(false);
     const grid = { data: Float32Array.from({ length: 100 }, (_, i) => (i % 10 < 5 ? 3 : 1)), width: 10, height: 10 };
     expect(energyInBoxes(grid, [[0, 0, 4, 9]])).toBeCloseTo(0.75);
+    const flat = { data: new Float32Array(80 * 80).fill(1), width: 80, height: 80 };
+    expect(borderShare(flat)).toBeCloseTo(1 - 0.75 ** 2); // the outer eighth on each side
+    const centred = { data: Float32Array.from({ length: 6400 }, (_, i) => (Math.abs((i % 80) - 40) < 10 && Math.abs(Math.floor(i / 80) - 40) < 10 ? 1 : 0)), width: 80, height: 80 };
+    expect(borderShare(centred)).toBe(0);
     expect(auc([1, 0.5, 0])).toBeCloseTo(0.5);
     expect(auc([1, 1, 1, 1])).toBeCloseTo(1);
     const means = tf.tidy(() => {
