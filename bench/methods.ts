@@ -56,8 +56,8 @@ export default async function run(): Promise<void> {
   }
   rows.push(['gradcam + augSmooth', '6 + backward', ...(await perMap(() => explain(m, [image], { ...target, augSmooth: true }), 3))]);
   rows.push(['gradcam + eigenSmooth', '1 + backward', ...(await perMap(() => explain(m, [image], { ...target, eigenSmooth: true }), 5))]);
-  rows.push(['guided backprop (cpu fallback)', '1 + backward to the input', ...(await perMap(() => guidedBackprop(m, [image], target), 3))]);
-  rows.push(['guided Grad-CAM (cpu fallback)', 'Grad-CAM + guided', ...(await perMap(() => guidedGradcam(m, [image], target), 3))]);
+  rows.push(['guided backprop', '1 + backward to the input', ...(await perMap(() => guidedBackprop(m, [image], target), 3))]);
+  rows.push(['guided Grad-CAM', 'Grad-CAM + guided', ...(await perMap(() => guidedGradcam(m, [image], target), 3))]);
   table(['method', 'passes per map', 'ms per map (median)', '× forward'], rows);
 
   console.log(`\nScore-CAM / Ablation-CAM by perturbation batch size (C = ${channels} channels; Score-CAM timed on ${128} channels × ${channels / 128})`);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { initBackend, type NodeBackend } from '../node/backend.js';
+import { IMAGE_EXTENSIONS } from '../node/image.js';
 import { loadModel } from '../node/load.js';
 import { DEFAULT_MODEL_URL } from '../model/load.js';
 import { GradcamError, type ExplainableModel, type Preprocessing } from '../model/types.js';
@@ -50,7 +51,6 @@ export async function openModel(opts: ModelOptions): Promise<ExplainableModel> {
   return loadModel(opts.model, { labels, preprocessing });
 }
 
-const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
 
 /**
  * Expands the command's arguments into image paths: files as given (so that a bad file is
@@ -62,7 +62,7 @@ export async function expandInputs(args: string[]): Promise<string[]> {
     for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) await walk(p);
-      else if (IMAGE_EXT.test(e.name)) out.push(p);
+      else if (IMAGE_EXTENSIONS.test(e.name)) out.push(p);
     }
   };
   for (const a of args) {

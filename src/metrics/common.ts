@@ -91,17 +91,7 @@ export function auc(curve: ArrayLike<number>): number {
   return s / n;
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1), so random baselines and ROAD's noise are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../core/random.js';
 
 /** Standard normal samples from a uniform PRNG (Box–Muller). */
 export function gaussian(rand: () => number): () => number {

@@ -3,6 +3,9 @@ import sharp, { type Metadata } from 'sharp';
 import { GradcamError } from '../model/types.js';
 import type { RgbImage } from '../core/image.js';
 
+/** File names taken as images when a folder is expanded. */
+export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
+
 /** Images larger than this are refused rather than decoded. */
 export const MAX_PIXELS = 60_000_000;
 

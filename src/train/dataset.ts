@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { preprocess, type RgbImage } from '../core/image.js';
 import { GradcamError, type Preprocessing } from '../model/types.js';
-import { readImage } from '../node/image.js';
+import { seededRandom } from '../core/random.js';
+import { IMAGE_EXTENSIONS, readImage } from '../node/image.js';
 
 /** One labelled image file. */
 export interface Sample {
@@ -39,19 +40,6 @@ export interface ScanOptions {
   imbalance?: number;
 }
 
-const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
-
-/** A small seeded PRNG (mulberry32): uniform numbers in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fisher–Yates shuffle in place. */
 export function shuffle<T>(items: T[], random: () => number): T[] {
@@ -74,7 +62,7 @@ async function imagesIn(dir: string): Promise<string[]> {
   for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) out.push(...(await imagesIn(p)));
-    else if (IMAGE_EXT.test(e.name) && !e.name.startsWith('.')) out.push(p);
+    else if (IMAGE_EXTENSIONS.test(e.name) && !e.name.startsWith('.')) out.push(p);
   }
   return out;
 }
@@ -121,7 +109,7 @@ export async function scanDataset(root: string, opts: ScanOptions = {}): Promise
     }
     perClass.forEach((files, label) => files.forEach((file) => train.push({ file, label })));
   } else {
-    const random = rng(opts.seed ?? 1);
+    const random = seededRandom(opts.seed ?? 1);
     perClass.forEach((files, label) => {
       const mixed = shuffle([...files], random);
       const n = files.length > 1 ? Math.round(files.length * split) : 0;

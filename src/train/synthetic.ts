@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { rng } from './dataset.js';
+import { seededRandom } from '../core/random.js';
 
 /** Objects that can be drawn. */
 export type ShapeName = 'rings' | 'checker' | 'triangle' | 'cross';
@@ -77,7 +77,7 @@ export async function makeShapesDataset(dir: string, opts: SyntheticOptions): Pr
   const size = opts.size ?? 224;
   const [omin, omax] = opts.objectSize ?? [80, 112];
   const markSize = opts.markSize ?? 72;
-  const random = rng(opts.seed ?? 1);
+  const random = seededRandom(opts.seed ?? 1);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)];
   const classes = opts.shortcut ? opts.shortcut.map((m) => `mark-${m}`) : opts.shapes;
   const bgs = await Promise.all(opts.backgrounds.map(async (file) => ({ file, meta: await sharp(file).metadata() })));

@@ -11,7 +11,8 @@ import { GradcamError, type ExplainableModel, type Preprocessing } from '../mode
 import { initBackend } from '../node/backend.js';
 import { loadModel } from '../node/load.js';
 import { augmentBatch, type AugmentOptions } from './augment.js';
-import { loadBatch, rng, scanDataset, shuffle, type Batch, type Sample, type ScanOptions } from './dataset.js';
+import { seededRandom } from '../core/random.js';
+import { loadBatch, scanDataset, shuffle, type Batch, type Sample, type ScanOptions } from './dataset.js';
 import { buildClassifier, trainPlan, type Classifier, type TrainPlan } from './model.js';
 import { classificationReport, type ClassificationReport } from './report.js';
 import { saveModel } from './save.js';
@@ -124,7 +125,7 @@ export async function trainClassifier(datasetDir: string, opts: TrainOptions = {
   const data = await scanDataset(datasetDir, opts);
   data.warnings.forEach(warn);
   const labels = data.classes;
-  const random = rng(opts.seed ?? 1);
+  const random = seededRandom(opts.seed ?? 1);
   const base = await loadModel(opts.base ?? DEFAULT_MODEL_URL);
   const pre = base.preprocessing;
   const source = base.source;
