@@ -15,8 +15,7 @@ import type { ExplainableModel } from '../model/types.js';
 import { borderShare, evaluate, METRICS, metricRows, type MetricName } from '../metrics/index.js';
 import { colorize, overlay } from '../render/overlay.js';
 import { resolveClass } from '../targets/index.js';
-import { readAll } from './eval.js';
-import { expandInputs, openModel, positiveInt, progress, reportError, withModelOptions, type ModelOptions } from './common.js';
+import { expandInputs, openModel, positiveInt, progress, readImages, reportError, withModelOptions, type ModelOptions } from './common.js';
 
 export interface AuditCliOptions extends ModelOptions {
   method: string;
@@ -144,7 +143,7 @@ export async function runAudit(inputs: string[], opts: AuditCliOptions): Promise
     const items: Item[] = [];
     for (let start = 0; start < files.length; start += opts.batch) {
       const chunk = files.slice(start, start + opts.batch);
-      const good = await readAll(chunk);
+      const good = await readImages(chunk);
       const truth = good.map((g) => truths[files.indexOf(g.file)]);
       try {
         const results = await explain(model, good.map((g) => g.image), {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { initBackend, type NodeBackend } from '../node/backend.js';
-import { IMAGE_EXTENSIONS } from '../node/image.js';
+import type { RgbImage } from '../core/image.js';
+import { IMAGE_EXTENSIONS, readImage } from '../node/image.js';
 import { loadModel } from '../node/load.js';
 import { DEFAULT_MODEL_URL } from '../model/load.js';
 import { GradcamError, type ExplainableModel, type Preprocessing } from '../model/types.js';
@@ -109,4 +110,21 @@ export function positiveInt(name: string) {
     if (!Number.isInteger(n) || n < 1) throw new GradcamError(`${name} must be a positive integer, got '${v}'`);
     return n;
   };
+}
+
+/**
+ * Decodes images concurrently, reporting each bad file in one line (see {@link reportError}) and
+ * calling `onBad` for it; returns the good ones in their order, with their index in `files`.
+ */
+export async function readImages(files: string[], onBad?: (file: string) => void): Promise<{ file: string; index: number; image: RgbImage }[]> {
+  const decoded = await Promise.all(files.map(async (file, index) => {
+    try {
+      return { file, index, image: await readImage(file) };
+    } catch (e) {
+      reportError(e, file);
+      onBad?.(file);
+      return undefined;
+    }
+  }));
+  return decoded.filter((d): d is NonNullable<typeof d> => !!d);
 }

@@ -4,10 +4,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { methods } from '../methods/index.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
-import { readImage } from '../node/image.js';
 import { curvesSvg, evalJson, evalMarkdown, evaluate, type Box, type EvalImage, type EvalResult, type EvaluateOptions, type PerturbBaseline } from '../metrics/index.js';
 import { resolveClass } from '../targets/index.js';
-import { expandInputs, openModel, positiveInt, progress, reportError, withModelOptions, type ModelOptions } from './common.js';
+import { expandInputs, openModel, positiveInt, progress, readImages, withModelOptions, type ModelOptions } from './common.js';
 
 export interface EvalCliOptions extends ModelOptions {
   methods: string;
@@ -78,19 +77,6 @@ function percentages(spec: string): number[] {
 export const compactJson = (value: unknown) =>
   JSON.stringify(value, null, 1).replace(/\[\s+([-\d.e,\s]+?)\s+\]/g, (_, g: string) => `[${g.split(/,\s*/).join(', ')}]`) + '\n';
 
-/** Decodes images, reporting bad files one line each; returns the good ones with their names. */
-export async function readAll(files: string[]): Promise<{ file: string; image: Awaited<ReturnType<typeof readImage>> }[]> {
-  const out = [];
-  for (const file of files) {
-    try {
-      out.push({ file, image: await readImage(file) });
-    } catch (e) {
-      reportError(e, file);
-    }
-  }
-  return out;
-}
-
 /** The Markdown report: what was evaluated, the table, the plot and what the columns mean. */
 export function evalReport(
   result: EvalResult, info: { model: string; backend: string; files: string[]; boxes?: string; deletionBaseline?: PerturbBaseline; insertionBaseline?: PerturbBaseline },
@@ -126,7 +112,7 @@ export async function runEval(inputs: string[], opts: EvalCliOptions): Promise<E
     opts.class.forEach((c) => resolveClass(c, model.labels));
     const files = await expandInputs(inputs);
     if (!files.length) throw new GradcamError(`no images found in ${inputs.join(', ')}`);
-    const good = await readAll(files);
+    const good = await readImages(files);
     if (!good.length) return undefined;
     const images: EvalImage[] = good.map(({ file, image }) => ({ image, name: path.basename(file), boxes: boxesOf(boxes, file) }));
     const bar = progress(names.length + 2, 'evaluating');

@@ -8,12 +8,12 @@ import { inputRegion } from '../core/image.js';
 import type { RgbImage } from '../core/image.js';
 import { getMethod } from '../methods/index.js';
 import type { ExplainableModel } from '../model/types.js';
-import { encodePng, readImage } from '../node/image.js';
+import { encodePng } from '../node/image.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';
 import { toJson } from '../render/json.js';
 import { colorize, overlay } from '../render/overlay.js';
 import { resolveClass } from '../targets/index.js';
-import { expandInputs, openModel, positiveInt, progress, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
+import { expandInputs, openModel, positiveInt, progress, readImages, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
 
 export interface ExplainCliOptions extends ModelOptions {
   class: string[];
@@ -90,17 +90,8 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   const summary: string[] = [];
   try {
     for (let start = 0; start < files.length; start += opts.batch) {
-      const chunk = files.slice(start, start + opts.batch).map((file, i) => ({ file, stem: stems[start + i] }));
-      const decoded = await Promise.all(chunk.map(async (c) => {
-        try {
-          return { ...c, image: await readImage(c.file) };
-        } catch (e) {
-          reportError(e, c.file);
-          bar.tick();
-          return undefined;
-        }
-      }));
-      const ok = decoded.filter((d): d is NonNullable<typeof d> => !!d);
+      const ok = (await readImages(files.slice(start, start + opts.batch), () => bar.tick()))
+        .map((d) => ({ ...d, stem: stems[start + d.index] }));
       if (!ok.length) continue;
       let results;
       try {
