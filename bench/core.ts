@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { explain } from '../src/core/explain.js';
-import { preprocess } from '../src/core/image.js';
+import { preprocessBatch } from '../src/core/image.js';
 import type { LayersExplainableModel } from '../src/model/layers-model.js';
 import { initBackend, type NodeBackend } from '../src/node/backend.js';
 import { loadModel } from '../src/node/load.js';
@@ -21,7 +21,7 @@ export default async function run(): Promise<void> {
     const m = (await loadModel(MODEL_075)) as LayersExplainableModel;
     for (const n of [1, 8]) {
       const images = stems.slice(0, n).map(referenceInput);
-      const x = tf.tidy(() => tf.concat(images.map((i) => preprocess(i, m.preprocessing))));
+      const x = preprocessBatch(images, m.preprocessing);
       const runs = backend === 'cpu' ? 3 : 7;
       const forward = await time(() => tf.tidy(() => (m.model.predict(x) as tf.Tensor).dataSync()), runs);
       const cam = await time(() => explain(m, images, { targets: [282], batchSize: n }), runs);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { getMethod, type MethodName } from '../methods/index.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
 import { classScores, resolveClass, topK, type TargetSpec } from '../targets/index.js';
-import { imageSize, inputRegion, preprocess, type ImageInput } from './image.js';
+import { imageSize, inputRegion, preprocessBatch, type ImageInput } from './image.js';
 import type { CamContext, CamMethod } from './method.js';
 import { WASM_SAFE_GRADIENTS, withGradients } from './gradients.js';
 import { augment, mergeAugmented, project2d } from './smooth.js';
@@ -225,7 +225,7 @@ export async function explain(model: ExplainableModel, images: ImageInput[], opt
     const batch = images.slice(start, start + batchSize);
     const pick = (logits: Float32Array, k: number, row: number) => targetsOf(start + row, logits.subarray(row * k, row * k + k));
     const compute = () => {
-      const x = tf.tidy(() => tf.concat(batch.map((img) => preprocess(img, model.preprocessing))) as tf.Tensor4D);
+      const x = preprocessBatch(batch, model.preprocessing);
       try {
         return runBatch(model, method, layer, x, pick, opts);
       } finally {
@@ -323,12 +323,21 @@ function assemble(model: ExplainableModel, batch: ImageInput[], maps: BatchMaps,
 }
 
 /**
- * Top-k predictions (class, logit, softmax probability) for each image, without explaining.
+ * Top-k predictions (class, logit, softmax probability) for each image, without explaining; one
+ * forward pass per batch of `batchSize` images.
  */
-export async function classify(model: ExplainableModel, images: ImageInput[], k = 5): Promise<Prediction[][]> {
-  return images.map((img) => {
-    const logits = tf.tidy(() => model.logits(preprocess(img, model.preprocessing)).dataSync() as Float32Array);
-    const probs = softmaxRow(logits, 0, logits.length);
-    return topK(logits, k).map((cls) => ({ classIndex: cls, className: model.labels[cls], logit: logits[cls], probability: probs[cls] }));
-  });
+export async function classify(model: ExplainableModel, images: ImageInput[], k = 5, batchSize = 8): Promise<Prediction[][]> {
+  const out: Prediction[][] = [];
+  const c = model.labels.length;
+  for (let start = 0; start < images.length; start += batchSize) {
+    const batch = images.slice(start, start + batchSize);
+    const logits = tf.tidy(() => model.logits(preprocessBatch(batch, model.preprocessing)).dataSync() as Float32Array);
+    for (let row = 0; row < batch.length; row++) {
+      const probs = softmaxRow(logits, row, c);
+      out.push(topK(logits.subarray(row * c, (row + 1) * c), k).map((cls) => ({
+        classIndex: cls, className: model.labels[cls], logit: logits[row * c + cls], probability: probs[cls],
+      })));
+    }
+  }
+  return out;
 }

@@ -10,7 +10,7 @@ import type { ExplainableModel } from '../model/types.js';
 import { classScores } from '../targets/index.js';
 import { explain, targetPicker, withCpuFallback, type ExplainOptions, type Grid, type ImageExplanation } from './explain.js';
 import { withGradients } from './gradients.js';
-import { preprocess, type ImageInput, type RgbImage } from './image.js';
+import { preprocessBatch, type ImageInput, type RgbImage } from './image.js';
 
 /** Options of {@link guidedBackprop}. */
 export type GuidedOptions = Pick<ExplainOptions, 'targets' | 'top' | 'batchSize' | 'counterfactual' | 'onWarning'>;
@@ -51,7 +51,7 @@ export async function guidedBackprop(model: ExplainableModel, images: ImageInput
   for (let start = 0; start < images.length; start += batchSize) {
     const batch = images.slice(start, start + batchSize);
     const compute = () => withGradients(GUIDED, () => tf.tidy(() => {
-      const x = tf.concat(batch.map((img) => preprocess(img, model.preprocessing))) as tf.Tensor4D;
+      const x = preprocessBatch(batch, model.preprocessing);
       const logits = model.logits(x);
       const k = logits.shape[1];
       const all = logits.dataSync() as Float32Array;

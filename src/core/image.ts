@@ -66,3 +66,8 @@ export function preprocess(img: ImageInput, pre: Preprocessing): tf.Tensor4D {
     return scaled.expandDims(0) as tf.Tensor4D;
   });
 }
+
+/** Several images as one network input batch `[N, H, W, 3]`. */
+export function preprocessBatch(images: ImageInput[], pre: Preprocessing): tf.Tensor4D {
+  return tf.tidy(() => tf.concat(images.map((img) => preprocess(img, pre))) as tf.Tensor4D);
+}
