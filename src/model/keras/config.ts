@@ -1,0 +1,181 @@
+/**
+ * Keras model configs (Keras 3 `config.json`, Keras 2 `model_config`) translated into the Keras-2
+ * style topology that tfjs-layers deserializes. Keras 3 differences handled here: `batch_shape`,
+ * `DTypePolicy` objects, `module`/`registered_name`/`build_config` wrappers, the new `inbound_nodes`
+ * form (`args`/`kwargs` with `__keras_tensor__` entries), single-tensor `input_layers`/`output_layers`.
+ * Layers TF.js cannot build (Lambda, custom, TF-Hub) are reported by name and class before building.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { tfjsClassFor } from './layers.js';
+
+export type Json = Record<string, unknown>;
+
+const CONTAINERS = new Set(['Sequential', 'Functional', 'Model']);
+
+/** Activations tfjs-layers implements (Keras names), and Keras 3 aliases. */
+const ACTIVATIONS = new Set(['elu', 'hard_sigmoid', 'linear', 'relu', 'relu6', 'selu', 'sigmoid', 'softmax', 'softplus', 'softsign', 'tanh', 'swish', 'mish', 'gelu', 'gelu_new', 'log_softmax']);
+const ACTIVATION_ALIASES: Record<string, string> = { silu: 'swish' };
+
+/** A config problem, always about one layer: `layer 'name' (Class): problem`. */
+export class KerasConfigError extends Error {}
+
+const isObj = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** One layer of the config tree (containers have `layers`), in config order. */
+export interface LayerNode {
+  name: string;
+  className: string;
+  config: Json;
+  /** Sub-layers of a nested model. */
+  layers?: LayerNode[];
+}
+
+const layerError = (name: string, cls: string, problem: string) => new KerasConfigError(`layer '${name}' (${cls}): ${problem}`);
+
+/** Whether TF.js (or this loader) can build a layer of this class. */
+function known(cls: string): boolean {
+  if (CONTAINERS.has(cls) || tfjsClassFor(cls)) return true;
+  return cls in tf.serialization.SerializationMap.getMap().classNameMap;
+}
+
+/** Rejects what cannot be built: Lambda, custom classes, TF-Hub layers, unknown classes. */
+function checkClass(entry: Json, name: string): void {
+  const cls = String(entry.class_name);
+  const module = typeof entry.module === 'string' ? entry.module : undefined;
+  const registered = typeof entry.registered_name === 'string' ? entry.registered_name : undefined;
+  if (cls === 'Lambda' || cls === 'TFOpLambda' || cls === 'SlicingOpLambda') {
+    throw layerError(name, cls, 'Python code (Lambda) cannot be loaded outside Python; rebuild the model without it');
+  }
+  if (cls === 'KerasLayer' || module?.startsWith('tensorflow_hub')) {
+    throw layerError(name, cls, 'TF-Hub layers cannot be loaded; convert the model with tensorflowjs_converter');
+  }
+  const custom = (module && !module.startsWith('keras')) || (registered && registered !== cls && !registered.startsWith('keras'));
+  if (custom) throw layerError(name, cls, `custom layer${registered ? ` '${registered}'` : ''} is not supported`);
+  if (!known(cls)) throw layerError(name, cls, 'unknown layer class, not supported');
+}
+
+/** `DTypePolicy` objects → a dtype name; mixed precision runs in float32. */
+function dtypeName(d: unknown): string | undefined {
+  const name = isObj(d) ? (isObj(d.config) ? String(d.config.name) : undefined) : typeof d === 'string' ? d : undefined;
+  if (!name) return undefined;
+  return /float16|bfloat16|mixed/.test(name) ? 'float32' : name;
+}
+
+/** Keras 3 serialized objects (`{module, class_name, config, registered_name}`) → `{class_name, config}`, recursively. */
+function stripWrappers(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(stripWrappers);
+  if (!isObj(x)) return x;
+  if ('class_name' in x && 'config' in x && ('module' in x || 'registered_name' in x)) {
+    return { class_name: x.class_name, config: stripWrappers(x.config) };
+  }
+  return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, stripWrappers(v)]));
+}
+
+/** Keras 3 `__keras_tensor__` references in a node's args, in order: `[layer, node, tensor]`. */
+function kerasTensors(x: unknown, out: [string, number, number][] = []): [string, number, number][] {
+  if (Array.isArray(x)) x.forEach((v) => kerasTensors(v, out));
+  else if (isObj(x)) {
+    if (x.class_name === '__keras_tensor__' && isObj(x.config)) {
+      const h = x.config.keras_history as [string, number, number];
+      out.push([h[0], h[1], h[2]]);
+    } else Object.values(x).forEach((v) => kerasTensors(v, out));
+  }
+  return out;
+}
+
+/** Inbound nodes in the Keras 2 form `[[[layer, node, tensor, kwargs], …], …]`. */
+function inboundNodes(nodes: unknown): unknown[] {
+  if (!Array.isArray(nodes)) return [];
+  return nodes.map((node) => {
+    if (Array.isArray(node)) return node; // Keras 2
+    const n = node as Json;
+    return kerasTensors([n.args]).map(([l, i, t]) => [l, i, t, {}]);
+  });
+}
+
+/** `input_layers`/`output_layers`: always a list of `[layer, node, tensor]`. */
+function tensorList(x: unknown): unknown[] {
+  if (isObj(x)) return Object.values(x).flatMap(tensorList);
+  if (!Array.isArray(x)) return [];
+  if (x.length === 3 && typeof x[0] === 'string' && typeof x[1] === 'number') return [x];
+  return x.flatMap(tensorList);
+}
+
+function activationName(a: unknown): unknown {
+  if (isObj(a)) return typeof a.config === 'string' ? a.config : a.class_name;
+  return a;
+}
+
+/** Translates one layer entry (and, for nested models, its layers). */
+function translateLayer(entry: Json, tree: LayerNode[]): Json {
+  const cls = String(entry.class_name);
+  const cfg = { ...(entry.config as Json) };
+  const name = String(cfg.name ?? entry.name ?? cls);
+  checkClass(entry, name);
+  if (cfg.batch_shape !== undefined) {
+    cfg.batch_input_shape = cfg.batch_shape;
+    delete cfg.batch_shape;
+  }
+  if (cls === 'InputLayer') {
+    cfg.dtype = 'float32';
+    delete cfg.optional;
+  } else if (cfg.dtype !== undefined) {
+    cfg.dtype = dtypeName(cfg.dtype);
+  }
+  if (cfg.data_format === 'channels_first') throw layerError(name, cls, 'channels_first data is not supported');
+  if (typeof cfg.groups === 'number' && cfg.groups !== 1) throw layerError(name, cls, `grouped convolution (groups=${cfg.groups}) is not supported`);
+  if (cfg.activation !== undefined) {
+    let a = activationName(cfg.activation);
+    if (typeof a === 'string') {
+      a = ACTIVATION_ALIASES[a] ?? a;
+      if (!ACTIVATIONS.has(a as string)) throw layerError(name, cls, `activation '${a}' is not supported`);
+    }
+    cfg.activation = a;
+  }
+  delete cfg.quantization_config;
+  delete cfg.lora_rank;
+  delete cfg.lora_alpha;
+  const node: LayerNode = { name, className: cls, config: cfg };
+  tree.push(node);
+  if (CONTAINERS.has(cls)) {
+    node.layers = [];
+    const layers = (cfg.layers as Json[] | undefined) ?? [];
+    cfg.layers = layers.map((l) => translateLayer(l, node.layers!));
+    if (cls !== 'Sequential') {
+      cfg.input_layers = tensorList(cfg.input_layers);
+      cfg.output_layers = tensorList(cfg.output_layers);
+    } else {
+      const first = cfg.layers as Json[];
+      const build = (cfg.build_input_shape ?? (entry.build_config as Json | undefined)?.input_shape) as unknown[] | undefined;
+      if (first.length && first[0].class_name !== 'InputLayer' && build && !(first[0].config as Json).batch_input_shape) {
+        (first[0].config as Json).batch_input_shape = build;
+      }
+    }
+    delete cfg.build_input_shape;
+  }
+  const own = tfjsClassFor(cls);
+  if (own === 'KerasIdentity') cfg.keras_class = cls;
+  const out: Json = { class_name: own ?? cls, config: stripWrappers(cfg) };
+  if (entry.name !== undefined || entry.inbound_nodes !== undefined) out.name = name;
+  if (entry.inbound_nodes !== undefined) out.inbound_nodes = inboundNodes(entry.inbound_nodes);
+  return out;
+}
+
+/** A translated config: the topology for `tf.models.modelFromJSON` and the layer tree (config order). */
+export interface TranslatedConfig {
+  topology: Json;
+  root: LayerNode;
+}
+
+/** Translates a Keras model config (either version) for tfjs-layers. Throws {@link KerasConfigError}. */
+export function translateConfig(config: Json): TranslatedConfig {
+  if (!isObj(config) || typeof config.class_name !== 'string' || !isObj(config.config)) {
+    throw new KerasConfigError('the model config is not a Keras model (no class_name/config)');
+  }
+  if (!CONTAINERS.has(config.class_name)) {
+    throw new KerasConfigError(`the model is a '${config.class_name}', not a Sequential or Functional model (subclassed models cannot be loaded)`);
+  }
+  const tree: LayerNode[] = [];
+  const topology = translateLayer(config, tree);
+  return { topology: { class_name: topology.class_name, config: topology.config, keras_version: '2.15.0', backend: 'tensorflow' }, root: tree[0] };
+}
