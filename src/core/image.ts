@@ -59,7 +59,8 @@ export function preprocess(img: ImageInput, pre: Preprocessing): tf.Tensor4D {
     if (r.width !== x.shape[1] || r.height !== x.shape[0]) x = x.slice([r.y, r.x, 0], [r.height, r.width, 3]);
     const f = Math.floor(Math.min(x.shape[0] / H, x.shape[1] / W) / 2);
     if (f >= 2) x = tf.avgPool(x, [f, f], [f, f], 'valid');
-    const sized = x.shape[0] === H && x.shape[1] === W ? x : tf.image.resizeBilinear(x, [H, W], false, true);
+    let sized = x.shape[0] === H && x.shape[1] === W ? x : tf.image.resizeBilinear(x, [H, W], false, true);
+    if (pre.channels === 1) sized = tf.sum(tf.mul(sized, tf.tensor1d([0.299, 0.587, 0.114])), -1, true) as tf.Tensor3D; // luma (ITU-R 601, as OpenCV)
     const scaled = pre.mean && pre.std
       ? sized.div(255).sub(tf.tensor1d(pre.mean)).div(tf.tensor1d(pre.std))
       : sized.div(255 / (pre.range[1] - pre.range[0])).add(pre.range[0]);

@@ -10,6 +10,7 @@
  * `call`, which uses fused kernels whose gradients need `Conv2DBackpropFilter` (absent on wasm).
  */
 import * as tf from '@tensorflow/tfjs';
+import { maxPool2d } from './keras/maxpool.js';
 
 type Layer = tf.layers.Layer;
 type SymbolicTensor = tf.SymbolicTensor;
@@ -200,6 +201,8 @@ export function applyLayer(layer: Layer, inputs: tf.Tensor[], stripSoftmax = fal
     }
     case 'Softmax':
       return [stripSoftmax ? x : tf.softmax(x, (cfg.axis as number) ?? -1)];
+    case 'MaxPooling2D': // TensorFlow's gradient (one position per window); wasm's MaxPoolGrad copies it to every tied maximum
+      return [maxPool2d(x as tf.Tensor4D, cfg.poolSize as [number, number], (cfg.strides ?? cfg.poolSize) as [number, number], padding)];
     case 'Dropout': case 'SpatialDropout1D': case 'SpatialDropout2D': case 'GaussianNoise': case 'GaussianDropout': case 'AlphaDropout':
       return [x];
   }

@@ -15,6 +15,8 @@ export interface Preprocessing {
   std?: [number, number, number];
   /** `squash`: the whole image resized to `size` (aspect ratio not kept); `crop`: central square crop first. */
   resize: 'squash' | 'crop';
+  /** Input channels: 1 for grayscale models (luma of the RGB image), default 3. */
+  channels?: 1 | 3;
 }
 
 /** A layer whose activation can be explained. */
