@@ -22,9 +22,9 @@ export interface ModelOptions {
 /** Adds `--model`, `--backend`, `--labels`, `--input-range` and `--resize` to a command. */
 export function withModelOptions(cmd: Command): Command {
   return cmd
-    .option('-m, --model <dir|url>', 'model folder, model.json, or http(s) URL (cached)', DEFAULT_MODEL_URL)
+    .option('-m, --model <dir|file|url>', 'model folder, model.json, Keras .keras/.h5 file, or http(s) URL (cached)', DEFAULT_MODEL_URL)
     .option('--backend <name>', 'wasm (default) or cpu', 'wasm')
-    .option('--labels <file>', 'JSON array or text file (one label per line) of class names')
+    .option('--labels <file|list>', 'class names: JSON array or text file (one per line), or an inline comma list "cat,dog"')
     .option('--input-range <lo,hi>', 'pixel range the model expects, e.g. -1,1 or 0,1 (default: from metadata.json / model kind)')
     .option('--resize <mode>', 'squash (whole image) or crop (central crop)');
 }
@@ -46,10 +46,15 @@ export async function openModel(opts: ModelOptions): Promise<ExplainableModel> {
   let labels: string[] | undefined;
   if (opts.labels) {
     const { readFile } = await import('node:fs/promises');
-    const text = await readFile(opts.labels, 'utf8').catch(() => { throw new GradcamError('cannot read labels file', opts.labels); });
-    labels = text.trim().startsWith('[') ? (JSON.parse(text) as string[]) : text.split('\n').map((l) => l.trim()).filter(Boolean);
+    const { existsSync } = await import('node:fs');
+    if (!existsSync(opts.labels) && opts.labels.includes(',')) {
+      labels = opts.labels.split(',').map((l) => l.trim()); // inline list: --labels "Early blight,Late blight,healthy"
+    } else {
+      const text = await readFile(opts.labels, 'utf8').catch(() => { throw new GradcamError('cannot read labels file (or give an inline comma list)', opts.labels); });
+      labels = text.trim().startsWith('[') ? (JSON.parse(text) as string[]) : text.split('\n').map((l) => l.trim()).filter(Boolean);
+    }
   }
-  return loadModel(opts.model, { labels, preprocessing });
+  return loadModel(opts.model, { labels, preprocessing, onWarning: (m) => process.stderr.write(`warning: ${m}\n`) });
 }
 
 

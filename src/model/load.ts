@@ -24,6 +24,27 @@ export interface LoadOptions {
   preprocessing?: Partial<Preprocessing>;
   /** Download progress, 0..1. */
   onProgress?: (fraction: number) => void;
+  /** One-line warnings while loading (e.g. a Keras model whose input range is a guess). */
+  onWarning?: (message: string) => void;
+}
+
+/** Keras model files by name: `.keras` (Keras 3) and `.h5`/`.hdf5` (Keras 2). */
+export const KERAS_FILE = /\.(keras|h5|hdf5)$/i;
+
+/**
+ * Loads a model from the bytes of a file (browser and Node): a Keras `.keras` or `.h5` file,
+ * recognised by its name or its first bytes. `name` names it in messages. The Keras reader
+ * (fflate + jsfive, ~30 KB gzipped) is loaded on first use.
+ */
+export async function loadModelFromBytes(
+  bytes: Uint8Array | ArrayBuffer, name: string, opts: LoadOptions = {}, metadata: ModelMetadata = {},
+): Promise<ExplainableModel> {
+  const data = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const { loadKerasModel, isKerasBytes } = await import('./keras/model.js');
+  if (!KERAS_FILE.test(name) && !isKerasBytes(data)) {
+    throw new GradcamError('not a model file this loader reads from bytes (.keras or .h5); for TF.js models give model.json and its weights', name);
+  }
+  return loadKerasModel(data, name, { labels: opts.labels, preprocessing: opts.preprocessing, onWarning: opts.onWarning, metadata });
 }
 
 /**
@@ -95,6 +116,17 @@ export function wrapModel(
  * cache-aware `loadModel` of the Node entry point). `metadata.json` beside it is read if present.
  */
 export async function loadModelFromUrl(url: string, opts: LoadOptions = {}): Promise<ExplainableModel> {
+  if (KERAS_FILE.test(new URL(url, globalThis.location?.href).pathname)) {
+    let bytes: ArrayBuffer;
+    try {
+      const r = await fetch(url);
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      bytes = await r.arrayBuffer();
+    } catch (e) {
+      throw new GradcamError(`cannot download the model: ${(e as Error).message.split('\n')[0]}`, url);
+    }
+    return loadModelFromBytes(bytes, url, opts);
+  }
   let artifacts: tf.io.ModelArtifacts;
   try {
     artifacts = await tf.io.http(url, { onProgress: opts.onProgress }).load!();
@@ -109,8 +141,17 @@ export async function loadModelFromUrl(url: string, opts: LoadOptions = {}): Pro
   return modelFromArtifacts(artifacts, url, metadata, opts);
 }
 
-/** Loads a model from files picked in a browser: model.json, its weight shards and optionally metadata.json. */
+/**
+ * Loads a model from files picked in a browser: model.json, its weight shards and optionally
+ * metadata.json; or one Keras `.keras`/`.h5` file (optionally with metadata.json).
+ */
 export async function loadModelFromFiles(files: File[], opts: LoadOptions = {}): Promise<ExplainableModel> {
+  const keras = files.find((f) => KERAS_FILE.test(f.name));
+  if (keras) {
+    const meta = files.find((f) => f.name === 'metadata.json');
+    const metadata = meta ? (JSON.parse(await meta.text()) as ModelMetadata) : {};
+    return loadModelFromBytes(await keras.arrayBuffer(), keras.name, opts, metadata);
+  }
   const json = files.find((f) => f.name.endsWith('model.json'));
   if (!json) throw new GradcamError('choose model.json together with its weight files');
   const meta = files.find((f) => f.name === 'metadata.json');

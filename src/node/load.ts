@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_MODEL_URL, modelFromArtifacts, type LoadOptions, type ModelMetadata } from '../model/load.js';
+import { DEFAULT_MODEL_URL, KERAS_FILE, loadModelFromBytes, modelFromArtifacts, type LoadOptions, type ModelMetadata } from '../model/load.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
 
 const isUrl = (s: string) => /^https?:\/\//i.test(s);
@@ -120,8 +120,9 @@ export async function cacheModel(url: string): Promise<string> {
 /**
  * Loads a LayersModel or GraphModel for explaining.
  *
- * @param source a folder holding model.json, a model.json path, or an http(s) URL of a model.json
- *   (downloaded once into {@link cacheDir}). Defaults to the official hosted MobileNet v1 α=0.75.
+ * @param source a folder holding model.json, a model.json path, a Keras `.keras`/`.h5` file, or an
+ *   http(s) URL of either (downloaded once into {@link cacheDir}). Defaults to the official hosted
+ *   MobileNet v1 α=0.75.
  * @example
  * ```ts
  * const model = await loadModel('../shared/models/mobilenet_v1_0.25_224');
@@ -129,10 +130,55 @@ export async function cacheModel(url: string): Promise<string> {
  * ```
  */
 export async function loadModel(source: string = DEFAULT_MODEL_URL, opts: LoadOptions = {}): Promise<ExplainableModel> {
+  if (isUrl(source) && KERAS_FILE.test(new URL(source).pathname)) return loadKerasFile(await cacheFile(source), opts, source);
   if (isUrl(source)) return loadFromDisk(await cacheModel(source), opts, source);
   let jsonPath = source;
   const info = await stat(source).catch(() => undefined);
-  if (!info) throw new GradcamError('model not found (give a folder with model.json, a model.json file or a URL)', source);
+  if (!info) throw new GradcamError('model not found (give a folder with model.json, a model.json file, a .keras/.h5 file or a URL)', source);
   if (info.isDirectory()) jsonPath = path.join(source, 'model.json');
+  else if (KERAS_FILE.test(source) || await isKerasMagic(source)) return loadKerasFile(source, opts, source);
   return loadFromDisk(jsonPath, opts, source);
+}
+
+/** Whether a file starts like a `.keras` zip or an HDF5 `.h5` (for Keras files under other names). */
+async function isKerasMagic(file: string): Promise<boolean> {
+  const { open } = await import('node:fs/promises');
+  const fh = await open(file, 'r').catch(() => undefined);
+  if (!fh) return false;
+  try {
+    const { buffer } = await fh.read(Buffer.alloc(8), 0, 8, 0);
+    return buffer.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1')) || buffer.equals(Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Loads a Keras `.keras`/`.h5` file; `metadata.json` beside it (labels, preprocessing) is read if present. */
+async function loadKerasFile(file: string, opts: LoadOptions, source: string): Promise<ExplainableModel> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    throw new GradcamError(`cannot read the model: ${(e as Error).message}`, source);
+  }
+  const metaPath = path.join(path.dirname(file), 'metadata.json');
+  const metadata = existsSync(metaPath) ? await readJson<ModelMetadata>(metaPath, 'metadata.json') : {};
+  return loadModelFromBytes(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), source, opts, metadata);
+}
+
+/** Downloads a single-file model (`.keras`, `.h5`) into the cache once; returns its path. */
+async function cacheFile(url: string): Promise<string> {
+  const dir = path.join(cacheDir(), 'models', createHash('sha256').update(url).digest('hex').slice(0, 16));
+  const file = path.join(dir, path.basename(new URL(url).pathname));
+  if (existsSync(file)) return file;
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.part-${process.pid}`;
+  try {
+    await download(url, tmp);
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  return file;
 }

@@ -7,14 +7,17 @@
 import { LayersExplainableModel } from '../layers-model.js';
 import { labelsFor } from '../load.js';
 import { GradcamError, type ExplainableModel, type Preprocessing } from '../types.js';
-import { buildKerasModel, KerasFileError, type KerasModelInfo } from './index.js';
+import { buildKerasModel, isKerasFile, KerasFileError, type KerasModelInfo } from './index.js';
+
+/** Whether bytes look like a Keras file (a zip or an HDF5 file). */
+export const isKerasBytes = (bytes: Uint8Array) => isKerasFile('', bytes);
 
 /** Options of {@link loadKerasModel} (a subset of the loaders' `LoadOptions`). */
 export interface KerasLoadOptions {
   labels?: string[];
   preprocessing?: Partial<Preprocessing>;
   /** Metadata given beside the file (labels, preprocessing, name). */
-  metadata?: KerasModelInfo['metadata'];
+  metadata?: KerasModelInfo['metadata'] | { labels?: string[]; classNames?: string[]; classes?: string[]; preprocessing?: Partial<Preprocessing> };
   /** One-line warnings (e.g. the input range is a guess). Default: none. */
   onWarning?: (message: string) => void;
 }
