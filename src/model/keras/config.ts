@@ -132,6 +132,8 @@ function translateLayer(entry: Json, tree: LayerNode[]): Json {
     }
     cfg.activation = a;
   }
+  // Keras 2 saves a built BatchNormalization's axis as a one-element list; tfjs-layers wants a number.
+  if (Array.isArray(cfg.axis) && cfg.axis.length === 1 && /Normalization$/.test(cls) && cls !== 'Normalization') cfg.axis = cfg.axis[0];
   delete cfg.quantization_config;
   delete cfg.lora_rank;
   delete cfg.lora_alpha;
