@@ -83,13 +83,17 @@ function kerasTensors(x: unknown, out: [string, number, number][] = []): [string
   return out;
 }
 
-/** Inbound nodes in the Keras 2 form `[[[layer, node, tensor, kwargs], …], …]`. */
-function inboundNodes(nodes: unknown): unknown[] {
+/**
+ * Inbound nodes in the Keras 2 form `[[[layer, node, tensor, kwargs], …], …]`. Node indices of a
+ * nested model count its own built-in node in Keras 2, tfjs-layers and Keras 3's Functional, but not
+ * in Keras 3's Sequential (no longer a Functional): those get +1. `classes`: sibling name → class.
+ */
+function inboundNodes(nodes: unknown, classes: Map<string, string>): unknown[] {
   if (!Array.isArray(nodes)) return [];
   return nodes.map((node) => {
     if (Array.isArray(node)) return node; // Keras 2
     const n = node as Json;
-    return kerasTensors([n.args]).map(([l, i, t]) => [l, i, t, {}]);
+    return kerasTensors([n.args]).map(([l, i, t]) => [l, classes.get(l) === 'Sequential' ? i + 1 : i, t, {}]);
   });
 }
 
@@ -107,7 +111,7 @@ function activationName(a: unknown): unknown {
 }
 
 /** Translates one layer entry (and, for nested models, its layers). */
-function translateLayer(entry: Json, tree: LayerNode[]): Json {
+function translateLayer(entry: Json, tree: LayerNode[], siblings = new Map<string, string>()): Json {
   const cls = String(entry.class_name);
   const cfg = { ...(entry.config as Json) };
   const name = String(cfg.name ?? entry.name ?? cls);
@@ -142,7 +146,8 @@ function translateLayer(entry: Json, tree: LayerNode[]): Json {
   if (CONTAINERS.has(cls)) {
     node.layers = [];
     const layers = (cfg.layers as Json[] | undefined) ?? [];
-    cfg.layers = layers.map((l) => translateLayer(l, node.layers!));
+    const classes = new Map(layers.map((l) => [String((l.config as Json | undefined)?.name ?? l.name), String(l.class_name)]));
+    cfg.layers = layers.map((l) => translateLayer(l, node.layers!, classes));
     if (cls !== 'Sequential') {
       cfg.input_layers = tensorList(cfg.input_layers);
       cfg.output_layers = tensorList(cfg.output_layers);
@@ -159,7 +164,7 @@ function translateLayer(entry: Json, tree: LayerNode[]): Json {
   if (own === 'KerasIdentity') cfg.keras_class = cls;
   const out: Json = { class_name: own ?? cls, config: stripWrappers(cfg) };
   if (entry.name !== undefined || entry.inbound_nodes !== undefined) out.name = name;
-  if (entry.inbound_nodes !== undefined) out.inbound_nodes = inboundNodes(entry.inbound_nodes);
+  if (entry.inbound_nodes !== undefined) out.inbound_nodes = inboundNodes(entry.inbound_nodes, siblings);
   return out;
 }
 
