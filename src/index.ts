@@ -19,6 +19,7 @@ export type { MethodName } from './methods/index.js';
 export { resolveClass, topK, classScores } from './targets/index.js';
 export type { TargetSpec } from './targets/index.js';
 export { DEFAULT_MODEL_URL, labelsFor, loadModelFromFiles, loadModelFromUrl, modelFromArtifacts, wrapModel } from './model/load.js';
+export { loadModelFromBytes, KERAS_FILE } from './model/load.js';
 export type { LoadOptions, ModelMetadata } from './model/load.js';
 export { GradcamError } from './model/types.js';
 export type { ExplainableModel, LayerInfo, Preprocessing, SplitRun } from './model/types.js';
