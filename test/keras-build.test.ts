@@ -221,6 +221,51 @@ function writeKeras2(file: string) {
   f.close();
 }
 
+// ---------- a MobileNet-style binary classifier (Keras 3): adapted Normalization, padding, depthwise, ReLU6, sigmoid ----------
+const B = {
+  mean: arr([3], 20, 120), variance: arr([3], 300, 3000),
+  dwK: arr([3, 3, 3, 1]), dwB: arr([3], 0.1), denseK: arr([3, 1]), denseB: arr([1], 0.1),
+};
+const binaryConfig = {
+  module: 'keras', class_name: 'Sequential', registered_name: null,
+  config: {
+    name: 'binary', trainable: true, dtype: policy,
+    layers: [
+      input('pixels'),
+      layer('Normalization', 'norm', { axis: -1, invert: false, mean: null, variance: null }),
+      layer('ZeroPadding2D', 'pad', { padding: [[1, 1], [1, 1]], data_format: 'channels_last' }),
+      layer('DepthwiseConv2D', 'dw', { kernel_size: [3, 3], strides: [2, 2], padding: 'valid', depth_multiplier: 1, data_format: 'channels_last', dilation_rate: [1, 1], activation: 'linear', use_bias: true, depthwise_initializer: init('GlorotUniform'), bias_initializer: init('Zeros'), depthwise_regularizer: null, bias_regularizer: null, activity_regularizer: null, depthwise_constraint: null, bias_constraint: null }),
+      layer('ReLU', 're_lu', { max_value: 6, negative_slope: 0, threshold: 0 }),
+      layer('GlobalAveragePooling2D', 'gap', { data_format: 'channels_last', keepdims: false }),
+      layer('Dropout', 'drop', { rate: 0.3, seed: null, noise_shape: null }),
+      layer('Dense', 'out', { units: 1, activation: 'sigmoid', use_bias: true, kernel_initializer: init('GlorotUniform'), bias_initializer: init('Zeros'), kernel_regularizer: null, bias_regularizer: null, kernel_constraint: null, bias_constraint: null }),
+    ],
+    build_input_shape: [null, 16, 16, 3],
+  },
+  build_config: { input_shape: [null, 16, 16, 3] },
+};
+function writeBinary(file: string) {
+  const h5path = path.join(dir, 'binary.weights.h5');
+  const f = new h5wasm.File(h5path, 'w');
+  const vars = (p: string, ws: { data: Float32Array | BigInt64Array; shape?: number[] }[]) => {
+    const g = group(f, `${p}/vars`);
+    ws.forEach((w, i) => g.create_dataset({ name: String(i), data: w.data, ...(w.shape ? { shape: w.shape, dtype: '<f4' } : {}) }));
+  };
+  vars('layers/normalization', [B.mean, B.variance, { data: BigInt64Array.of(1000n) }]); // mean, variance, count (int64)
+  vars('layers/depthwise_conv2d', [B.dwK, B.dwB]);
+  vars('layers/dense', [B.denseK, B.denseB]);
+  for (const p of ['layers/zero_padding2d', 'layers/re_lu', 'layers/global_average_pooling2d', 'layers/dropout', 'vars']) group(f, p);
+  f.close();
+  writeFileSync(file, zipSync({ 'config.json': strToU8(JSON.stringify(binaryConfig)), 'model.weights.h5': new Uint8Array(readFileSync(h5path)) }));
+}
+/** The binary model's logit (before its sigmoid) as plain ops. */
+const binaryLogit = (x: tf.Tensor4D) => tf.tidy(() => {
+  let a = tf.div(tf.sub(x, t(B.mean)), tf.maximum(tf.sqrt(t(B.variance)), 1e-7)) as tf.Tensor4D;
+  a = tf.pad(a, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  a = tf.clipByValue(tf.add(tf.depthwiseConv2d(a, t(B.dwK) as tf.Tensor4D, 2, 'valid'), t(B.dwB)), 0, 6) as tf.Tensor4D;
+  return tf.add(tf.matMul(tf.mean(a, [1, 2]) as tf.Tensor2D, t(B.denseK) as tf.Tensor2D), t(B.denseB));
+});
+
 describe('Keras files written in Keras layouts', () => {
   const image = () => { const x = arr([1, 16, 16, 3], 127.5, 127.5); return tf.tensor4d(x.data, [1, 16, 16, 3]); };
   let keras3: ExplainableModel;
@@ -232,6 +277,19 @@ describe('Keras files written in Keras layouts', () => {
     writeKeras2(path.join(dir, 'nested.h5'));
     keras3 = await loadModel(path.join(dir, 'nested_shared.keras'));
     keras2 = await loadModel(path.join(dir, 'nested.h5'), { preprocessing: { range: [0, 255] } });
+    writeBinary(path.join(dir, 'binary.keras'));
+  });
+
+  it('Keras 3 Sequential: adapted Normalization (mean, variance, count), depthwise, ReLU6, one sigmoid unit', async () => {
+    const { buildKerasModel } = await import('../src/model/keras/index.js');
+    const { model, info } = await buildKerasModel(new Uint8Array(readFileSync(path.join(dir, 'binary.keras'))));
+    expect(info.rescalesInput).toBe(true); // starts with Normalization: raw pixels
+    const x = image();
+    const got = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+    const want = tf.tidy(() => tf.sigmoid(binaryLogit(x)).dataSync());
+    expect(got[0]).toBeCloseTo(want[0], 5);
+    tf.dispose(x);
+    model.dispose();
   });
 
   it('Keras 3: nested Functional, shared layer, merge — logits and Grad-CAM equal plain TF.js ops', async () => {

@@ -113,7 +113,8 @@ function activationName(a: unknown): unknown {
 /** Translates one layer entry (and, for nested models, its layers). */
 function translateLayer(entry: Json, tree: LayerNode[], siblings = new Map<string, string>()): Json {
   const cls = String(entry.class_name);
-  const cfg = { ...(entry.config as Json) };
+  // Keras ≤ 2.1 saved a Sequential's config as the bare list of its layers.
+  const cfg = Array.isArray(entry.config) ? { name: 'sequential', layers: entry.config } as Json : { ...(entry.config as Json) };
   const name = String(cfg.name ?? entry.name ?? cls);
   checkClass(entry, name);
   if (cfg.batch_shape !== undefined) {
@@ -127,6 +128,7 @@ function translateLayer(entry: Json, tree: LayerNode[], siblings = new Map<strin
     cfg.dtype = dtypeName(cfg.dtype);
   }
   if (cfg.data_format === 'channels_first') throw layerError(name, cls, 'channels_first data is not supported');
+  if (cfg.keepdims === true) throw layerError(name, cls, 'keepdims=True is not supported');
   if (typeof cfg.groups === 'number' && cfg.groups !== 1) throw layerError(name, cls, `grouped convolution (groups=${cfg.groups}) is not supported`);
   if (cfg.activation !== undefined) {
     let a = activationName(cfg.activation);
@@ -176,7 +178,7 @@ export interface TranslatedConfig {
 
 /** Translates a Keras model config (either version) for tfjs-layers. Throws {@link KerasConfigError}. */
 export function translateConfig(config: Json): TranslatedConfig {
-  if (!isObj(config) || typeof config.class_name !== 'string' || !isObj(config.config)) {
+  if (!isObj(config) || typeof config.class_name !== 'string' || !(isObj(config.config) || Array.isArray(config.config))) {
     throw new KerasConfigError('the model config is not a Keras model (no class_name/config)');
   }
   if (!CONTAINERS.has(config.class_name)) {

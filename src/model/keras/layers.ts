@@ -170,8 +170,10 @@ export class KerasNormalization extends tf.layers.Layer {
     return tf.tidy(() => {
       const x = tf.cast(one(inputs), 'float32');
       const b = this.broadcastShape(x.shape);
-      const mean = this.given ? tf.tensor(this.given.mean).reshape(b) : this.meanVar!.read().reshape(b);
-      const variance = this.given ? tf.tensor(this.given.variance).reshape(b) : this.varianceVar!.read().reshape(b);
+      // Scalars broadcast; per-channel values are laid along the kept axes.
+      const shaped = (v: tf.Tensor) => (v.size === 1 ? v.reshape([]) : v.reshape(b));
+      const mean = shaped(this.given ? tf.tensor(this.given.mean) : this.meanVar!.read());
+      const variance = shaped(this.given ? tf.tensor(this.given.variance) : this.varianceVar!.read());
       const std = tf.maximum(tf.sqrt(variance), 1e-7);
       return this.invert ? tf.add(tf.mul(x, std), mean) : tf.div(tf.sub(x, mean), std);
     });
