@@ -13,6 +13,7 @@ import { explain } from '../src/core/explain.js';
 import { initBackend } from '../src/node/backend.js';
 import { readImage } from '../src/node/image.js';
 import { loadModel } from '../src/node/load.js';
+import { loadModelFromBytes, loadModelFromFiles } from '../src/model/load.js';
 import { GradcamError, type ExplainableModel } from '../src/model/types.js';
 import { pearson, runCli, SHARED_DIR } from './helpers.js';
 
@@ -63,6 +64,19 @@ describe('Keras models from ../shared/models/keras', () => {
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(/dogscats\.h5: .*\[0, 1\].*--input-range/);
     guessed.dispose();
+  });
+
+  it('load from a File or bytes (browser path), Keras by extension or by its first bytes', async () => {
+    const bytes = new Uint8Array(readFileSync(POTATO));
+    const fromFile = await loadModelFromFiles([new File([bytes], 'potato.keras')], { labels: ['Early blight', 'Late blight', 'healthy'] });
+    expect(fromFile.source).toBe('potato.keras');
+    expect(fromFile.labels).toEqual(['Early blight', 'Late blight', 'healthy']);
+    expect(fromFile.preprocessing.range).toEqual([0, 255]);
+    fromFile.dispose();
+    const fromBytes = await loadModelFromBytes(bytes.buffer.slice(0), 'upload.bin'); // no extension: the zip signature says it
+    expect(fromBytes.layers.length).toBe(models.get('potato')!.layers.length);
+    fromBytes.dispose();
+    await expect(loadModelFromBytes(new TextEncoder().encode('{"format": "layers-model"}'), 'model.bin')).rejects.toThrow(/^model\.bin: not a model file/);
   });
 
   for (const stem of ['potato', 'dogscats']) {
