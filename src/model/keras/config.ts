@@ -49,6 +49,9 @@ function checkClass(entry: Json, name: string): void {
   if (cls === 'KerasLayer' || module?.startsWith('tensorflow_hub')) {
     throw layerError(name, cls, 'TF-Hub layers cannot be loaded; convert the model with tensorflowjs_converter');
   }
+  if (module?.startsWith('keras.src.ops') || module?.startsWith('keras.ops')) {
+    throw layerError(name, cls, 'keras.ops operations applied to tensors in a functional model are not supported; use layers');
+  }
   const custom = (module && !module.startsWith('keras')) || (registered && registered !== cls && !registered.startsWith('keras'));
   if (custom) throw layerError(name, cls, `custom layer${registered ? ` '${registered}'` : ''} is not supported`);
   if (!known(cls)) throw layerError(name, cls, 'unknown layer class, not supported');

@@ -202,7 +202,7 @@ export class KerasIdentity extends tf.layers.Layer {
   }
 }
 
-/** Keras augmentation layers: active only in training, the identity when predicting. */
+/** Keras augmentation layers (active only in training) and other layers that are the identity when predicting. */
 export const AUGMENTATION_LAYERS = [
   'RandomFlip', 'RandomRotation', 'RandomZoom', 'RandomContrast', 'RandomTranslation', 'RandomCrop',
   'RandomBrightness', 'RandomHeight', 'RandomWidth', 'RandomGrayscale', 'RandomHue', 'RandomSaturation',
@@ -210,7 +210,8 @@ export const AUGMENTATION_LAYERS = [
   'RandomPosterization', 'RandomErasing', 'RandomGaussianBlur', 'RandomPerspective', 'RandomElasticTransform',
   'AutoContrast', 'Solarization', 'AugMix', 'RandAugment', 'CutMix', 'MixUp',
   // Keras 2 / TF 2.x names and the other training-only layers
-  'ActivityRegularization',
+  // identities at inference that are not augmentation
+  'ActivityRegularization', 'Identity',
 ];
 
 for (const cls of [KerasRescaling, KerasResizing, KerasCenterCrop, KerasNormalization, KerasIdentity]) tf.serialization.registerClass(cls);
