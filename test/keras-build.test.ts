@@ -168,7 +168,7 @@ function writeKeras3(file: string) {
 }
 
 /** Keras 2: Sequential(nested Functional `base`, GlobalAveragePooling2D, Dense); no shared layer. */
-function writeKeras2(file: string) {
+function writeKeras2(file: string, varPrefix = '') {
   const k2 = (cls: string, name: string, config: Record<string, unknown>, inbound?: string) => ({
     class_name: cls, config: { name, trainable: true, dtype: 'float32', ...config }, name,
     inbound_nodes: inbound ? [[[inbound, 0, 0, {}]]] : [],
@@ -208,10 +208,10 @@ function writeKeras2(file: string) {
   const mw = group(f, 'model_weights');
   mw.create_attribute('layer_names', ['base', 'gap', 'dense']);
   // A nested model's group lists every inner weight: trainable ones first, then the non-trainable (Keras 2 order).
-  const base: [string, { data: Float32Array; shape: number[] }][] = [
+  const base: [string, { data: Float32Array; shape: number[] }][] = ([
     ['stem/kernel:0', W.stemK], ['stem/bias:0', W.stemB], ['bn/gamma:0', W.gamma], ['bn/beta:0', W.beta],
     ['block/kernel:0', W.blockK], ['block/bias:0', W.blockB], ['bn/moving_mean:0', W.mean], ['bn/moving_variance:0', W.variance],
-  ];
+  ] as [string, { data: Float32Array; shape: number[] }][]).map(([n, w]) => [varPrefix + n, w]);
   group(mw, 'base').create_attribute('weight_names', base.map(([n]) => n));
   for (const [n, w] of base) dataset(mw, `base/${n}`, w);
   group(mw, 'gap').create_attribute('weight_names', ['']);
@@ -311,11 +311,17 @@ describe('Keras files written in Keras layouts', () => {
   });
 
   it('Keras 2: nested model weights by weight_names (trainable first), logits equal plain TF.js ops', async () => {
+    // Variable names that do not match the layer names (a model built twice in one session): Keras's order instead.
+    writeKeras2(path.join(dir, 'renamed.h5'), 'x_');
+    const renamed = await loadModel(path.join(dir, 'renamed.h5'), { preprocessing: { range: [0, 255] } });
     const x = image();
     const want = tf.tidy(() => head2(body(x)).dataSync());
     const pixels = tf.tidy(() => x.squeeze([0]) as tf.Tensor3D);
-    const [result] = await explain(keras2, [pixels], { layer: 'base/block', targets: [0, 1, 2] });
-    for (const target of result.targets) expect(target.logit).toBeCloseTo(want[target.classIndex], 4);
+    for (const model of [keras2, renamed]) {
+      const [result] = await explain(model, [pixels], { layer: 'base/block', targets: [0, 1, 2] });
+      for (const target of result.targets) expect(target.logit).toBeCloseTo(want[target.classIndex], 4);
+    }
+    renamed.dispose();
     tf.dispose([x, pixels]);
   });
 });
