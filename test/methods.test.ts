@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCompare } from '../src/cli/compare.js';
-import { explain, type ImageExplanation } from '../src/core/explain.js';
+import { explain, type ImageExplanation } from '../src/index.js';
 import { AUGMENTATIONS, firstComponent } from '../src/core/smooth.js';
 import { methods, type MethodName } from '../src/methods/index.js';
 import { wrapModel } from '../src/model/load.js';

@@ -2,8 +2,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import sharp from 'sharp';
-import { explain, type ImageExplanation } from '../core/explain.js';
 import { combineGuided, guidedBackprop, saliencyImage } from '../core/guided.js';
+import type { ImageExplanation, TargetExplanation } from '../core/types.js';
+import { explain } from '../explain.js';
 import { inputRegion } from '../core/image.js';
 import type { RgbImage } from '../core/image.js';
 import { getMethod } from '../methods/index.js';
@@ -12,7 +13,7 @@ import { encodePng } from '../node/image.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';
 import { toJson } from '../render/json.js';
 import { colorize, overlay } from '../render/overlay.js';
-import { resolveClass } from '../targets/index.js';
+import { parseTarget } from '../targets/index.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
 
 export interface ExplainCliOptions extends ModelOptions {
@@ -31,6 +32,15 @@ export interface ExplainCliOptions extends ModelOptions {
   guided?: boolean;
 }
 
+/**
+ * The file-name key of a target: its class index for a plain class target, else its description
+ * made file-safe (`contrast-282-243`, `output-0`).
+ */
+export function targetKey(t: TargetExplanation): string {
+  if (t.classIndex >= 0 && t.target.startsWith('class ')) return String(t.classIndex);
+  return t.target.replace(/"[^"]*"/g, '').replace(/[^\w.]+/g, '-').replace(/^-+|-+$/g, '').toLowerCase();
+}
+
 /** Writes `<stem>.json`, `<stem>.<class>.png` (overlay) and `<stem>.<class>.heatmap.png` for one image. */
 export async function writeExplanation(
   out: string, stem: string, file: string, image: RgbImage, result: ImageExplanation, model: ExplainableModel,
@@ -41,9 +51,9 @@ export async function writeExplanation(
   await writeFile(path.join(out, `${stem}${suffix}.json`), JSON.stringify(json, null, 1) + '\n');
   for (const t of result.targets) {
     const o = overlay(image, t.heatmap, opts);
-    await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.png`), await encodePng(o.data, o.width, o.height));
+    await writeFile(path.join(out, `${stem}.${targetKey(t)}${suffix}.png`), await encodePng(o.data, o.width, o.height));
     const h = colorize(t.heatmap, opts);
-    await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.heatmap.png`), await encodePng(h.data, h.width, h.height));
+    await writeFile(path.join(out, `${stem}.${targetKey(t)}${suffix}.heatmap.png`), await encodePng(h.data, h.width, h.height));
   }
 }
 
@@ -57,8 +67,7 @@ async function writeGuided(
   model: ExplainableModel, items: { stem: string; image: RgbImage }[], results: ImageExplanation[], opts: ExplainCliOptions,
 ): Promise<void> {
   const guided = await guidedBackprop(model, items.map((d) => d.image), {
-    targets: results.map((r) => r.targets.map((t) => t.classIndex)), top: 0, batchSize: opts.batch,
-    counterfactual: opts.counterfactual, onWarning: warn,
+    targets: results.map((r) => r.targets.map((t) => t.explained)), top: 0, batchSize: opts.batch, onWarning: warn,
   });
   for (const [i, d] of items.entries()) {
     const region = inputRegion(d.image.width, d.image.height, model.preprocessing);
@@ -66,7 +75,7 @@ async function writeGuided(
       const img = saliencyImage(combineGuided(g, results[i].targets[k].cam), g.width, g.height);
       const png = await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } })
         .resize(region.width, region.height, { fit: 'fill' }).png().toBuffer();
-      await writeFile(path.join(opts.out, `${d.stem}.${g.classIndex}.guided.png`), png);
+      await writeFile(path.join(opts.out, `${d.stem}.${targetKey(results[i].targets[k])}.guided.png`), png);
     }
   }
 }
@@ -80,7 +89,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   colormapTable(opts.colormap);
   const model = await openModel(opts);
   const layer = model.resolveLayer(opts.layer);
-  const targets = opts.class.map((c) => resolveClass(c, model.labels));
+  const targets = opts.class.map((c) => parseTarget(c, model));
   const files = await expandInputs(inputs);
   if (!files.length) throw new Error(`no images found in ${inputs.join(', ')}`);
   const stems = uniqueStems(files);
@@ -109,7 +118,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
           await writeExplanation(opts.out, d.stem, d.file, d.image, results[i], model, opts);
           done++;
           summary.push(...results[i].targets.map((t) =>
-            `${d.stem}  ${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
+            `${d.stem}  ${t.classIndex >= 0 ? `${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}` : `${t.target}  score=${t.score.toFixed(3)}`}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
         } catch (e) {
           reportError(e, d.file);
         }
