@@ -96,7 +96,7 @@ describe('GraphModel (TF-Hub MobileNet 0.25, 1001 classes)', () => {
     const g = await model(MODEL_GRAPH);
     expect(g.format).toBe('graph');
     expect(g.name).toBe('mobilenet_v1_0.25_224_graph'); // the folder's name, not "model.json"
-    expect(g.activation).toBe('softmax');
+    expect(g.activation).toBe('none'); // TF-Hub's classifier outputs logits
     expect(g.labels.length).toBe(1001);
     expect(g.labels[0]).toBe('background');
     expect(g.defaultLayer).toBe('module_apply_default/MobilenetV1/MobilenetV1/Conv2d_13_pointwise/Relu6');

@@ -105,8 +105,9 @@ function totalScore(outs: tf.Tensor[], targets: Target[], images: number[]): tf.
   let total: tf.Scalar = tf.scalar(0);
   for (const [t, byImage] of groups) {
     for (const ms of byImage.values()) {
-      const idx = tf.tensor1d(ms, 'int32');
-      total = total.add(t.score(outs.map((o) => tf.gather(o, idx))).sum());
+      // Rows by slicing (a gather's gradient needs UnsortedSegmentSum, which wasm lacks).
+      const rowsOf = (o: tf.Tensor) => (ms.length === 1 ? o.slice(ms[0], 1) : tf.concat(ms.map((m) => o.slice(m, 1))));
+      total = total.add(t.score(outs.map(rowsOf)).sum());
     }
   }
   return total;
