@@ -259,7 +259,7 @@ describe('gradcam compare', () => {
   it('writes one titled grid: a row per class, the image then each method (Guided Grad-CAM after Grad-CAM)', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'gradcam-compare-'));
     const r = await runCompare(sharedImage('chelsea.png'), {
-      model: MODEL_025, backend: 'wasm', class: ['285', '281'], methods: 'gradcam,eigencam', layer: 'auto', out,
+      model: MODEL_025, backend: 'wasm', class: ['285', '281'], target: [], methods: 'gradcam,eigencam', layer: [], out,
       batch: 16, colormap: 'jet', alpha: 0.5, guided: true,
     });
     expect(r.file).toBe(path.join(out, 'chelsea.compare.png'));

@@ -15,14 +15,17 @@ import { getMethod, methods } from '../methods/index.js';
 import { readImage } from '../node/image.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';
 import { overlay } from '../render/overlay.js';
-import { parseTarget } from '../targets/index.js';
+import { resolveLayers } from '../core/explain.js';
 import { openModel, positiveInt, withModelOptions, type ModelOptions } from './common.js';
 import { withMapOptions } from './explain.js';
+import { cliTargets } from './targets.js';
 
 export interface CompareCliOptions extends ModelOptions {
   class: string[];
+  target: string[];
+  mask?: string;
   methods: string;
-  layer: string;
+  layer: string[];
   out: string;
   batch: number;
   colormap: ColormapName;
@@ -50,8 +53,8 @@ export async function runCompare(file: string, opts: CompareCliOptions): Promise
   const image = await readImage(file);
   const model = await openModel(opts);
   try {
-    const layer = model.resolveLayer(opts.layer);
-    const targets = opts.class.map((c) => parseTarget(c, model));
+    const layer = resolveLayers(model, opts.layer);
+    const targets = await cliTargets(model, [...opts.class, ...opts.target], opts.mask);
     const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
     const rows: { title: string; tile: RgbImage }[][] = [];
     let gradcamMaps: Grid[] = [];

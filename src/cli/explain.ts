@@ -13,14 +13,18 @@ import { encodePng } from '../node/image.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';
 import { toJson } from '../render/json.js';
 import { colorize, overlay } from '../render/overlay.js';
-import { parseTarget } from '../targets/index.js';
+import { TARGET_FORMS } from '../targets/index.js';
+import { resolveLayers } from '../core/explain.js';
+import { cliTargets } from './targets.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
 
 export interface ExplainCliOptions extends ModelOptions {
   class: string[];
+  target: string[];
+  mask?: string;
   top?: number;
   method: string;
-  layer: string;
+  layer: string[];
   out: string;
   batch: number;
   colormap: ColormapName;
@@ -88,8 +92,9 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   const method = getMethod(opts.method);
   colormapTable(opts.colormap);
   const model = await openModel(opts);
-  const layer = model.resolveLayer(opts.layer);
-  const targets = opts.class.map((c) => parseTarget(c, model));
+  const layers = resolveLayers(model, opts.layer);
+  const layer = layers.join('+');
+  const targets = await cliTargets(model, [...opts.class, ...opts.target], opts.mask);
   const files = await expandInputs(inputs);
   if (!files.length) throw new Error(`no images found in ${inputs.join(', ')}`);
   const stems = uniqueStems(files);
@@ -105,7 +110,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
       let results;
       try {
         results = await explain(model, ok.map((d) => d.image), {
-          method, layer, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
+          method, layer: layers, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
           counterfactual: opts.counterfactual, augSmooth: opts.augSmooth, eigenSmooth: opts.eigenSmooth, onWarning: warn,
         });
         if (opts.guided) await writeGuided(model, ok, results, opts);
@@ -133,18 +138,22 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   return done;
 }
 
-/** The options `explain` and `compare` share: `--class`, `--layer`, `--colormap`, `--alpha`. */
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** The options `explain` and `compare` share: `--class`, `--target`, `--mask`, `--layer`, `--colormap`, `--alpha`. */
 export function withMapOptions(cmd: Command): Command {
   return cmd
-    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('-l, --layer <name>', "layer to explain, or 'auto'", 'auto')
+    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', collect, [] as string[])
+    .option('-t, --target <spec>', `what to explain (repeatable): ${TARGET_FORMS.join(', ')}`, collect, [] as string[])
+    .option('--mask <image>', 'mask for segment:C targets (white = in; default: the pixels the model assigns to C)')
+    .option('-l, --layer <name>', "layer to explain, or 'auto' (repeatable: the maps are averaged)", collect, [] as string[])
     .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
     .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5);
 }
 
 export function register(program: Command): void {
   withModelOptions(withMapOptions(program.command('explain')
-    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and class')
+    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and target')
     .argument('<images...>', 'image files or folders'))
     .option('-k, --top <k>', 'explain the top k predicted classes', positiveInt('--top'))
     .option('--method <name>', 'CAM method (see `gradcam methods`)', 'gradcam')
