@@ -17,10 +17,10 @@ import { LayersExplainableModel } from '../src/model/layers-model.js';
 import { initBackend } from '../src/node/backend.js';
 import { readImage } from '../src/node/image.js';
 import { loadModel } from '../src/node/load.js';
-import { applyTrainable } from '../src/train/conv.js';
-import { loadBatch, scanDataset } from '../src/train/dataset.js';
-import { makeShapesDataset, type Box, type SyntheticImage, type SyntheticOptions } from '../src/train/synthetic.js';
-import { trainClassifier } from '../src/train/train.js';
+import { applyTrainable } from '../src/node/train/conv.js';
+import { loadBatch, scanDataset } from '../src/node/train/dataset.js';
+import { makeShapesDataset, type Box, type SyntheticImage, type SyntheticOptions } from '../src/node/train/synthetic.js';
+import { trainClassifier } from '../src/node/train/train.js';
 import { MODEL_025, runCli, sharedImage } from './helpers.js';
 
 const BACKGROUNDS = ['cat_dog.jpg', 'both.png', 'dogs.png', 'vegetables.jpg', 'chelsea.png', 'coffee.png', 'grace_hopper.jpg', 'squirrel_cls.jpg'].map(sharedImage);
