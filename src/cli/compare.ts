@@ -14,6 +14,7 @@ import type { RgbImage } from '../core/image.js';
 import { getMethod, methods } from '../methods/index.js';
 import { readImage } from '../node/image.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';
+import { escapeHtml } from '../render/html.js';
 import { overlay } from '../render/overlay.js';
 import { resolveLayers } from '../core/explain.js';
 import { openModel, positiveInt, withModelOptions, type ModelOptions } from './common.js';
@@ -37,7 +38,6 @@ const TILE_H = 224;
 const TITLE_H = 22;
 const GAP = 4;
 
-const escape = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const png = (img: RgbImage, width: number, height: number) =>
   sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(width, height, { fit: 'fill' }).png().toBuffer();
@@ -89,7 +89,7 @@ export async function runCompare(file: string, opts: CompareCliOptions): Promise
     })));
     const labels = rows.flatMap((row, r) => row.map((cell, c) => {
       const { left, top } = pos(r, c);
-      return `<text x="${left + tileW / 2}" y="${top + TITLE_H - 6}" text-anchor="middle"${c === 0 ? ' font-weight="bold"' : ''}>${escape(cell.title)}</text>`;
+      return `<text x="${left + tileW / 2}" y="${top + TITLE_H - 6}" text-anchor="middle"${c === 0 ? ' font-weight="bold"' : ''}>${escapeHtml(cell.title)}</text>`;
     }));
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, Liberation Sans, sans-serif" font-size="13" fill="#222">${labels.join('')}</svg>`;
     await mkdir(opts.out, { recursive: true });
