@@ -94,8 +94,8 @@ export function combineGuided(target: GuidedTarget, cam: Grid): Float32Array {
 }
 
 /**
- * A saliency (`height × width × 3`) as an RGB image, the usual way (pytorch-grad-cam's
- * `deprocess_image`): standardised, scaled by 0.1 around mid-grey, clipped.
+ * A saliency (`height × width × ch`, ch 3 or 1) as an RGB image, the usual way (pytorch-grad-cam's
+ * `deprocess_image`): standardised, scaled by 0.1 around mid-grey, clipped. A one-channel saliency is grey.
  */
 export function saliencyImage(saliency: Float32Array, width: number, height: number): RgbImage {
   let mean = 0;
@@ -104,9 +104,23 @@ export function saliencyImage(saliency: Float32Array, width: number, height: num
   let sq = 0;
   for (const v of saliency) sq += (v - mean) ** 2;
   const std = Math.sqrt(sq / saliency.length);
-  const data = new Uint8Array(saliency.length);
-  for (let i = 0; i < saliency.length; i++) {
-    data[i] = Math.round(255 * Math.min(1, Math.max(0, ((saliency[i] - mean) / (std + 1e-5)) * 0.1 + 0.5)));
+  const ch = saliency.length / (width * height);
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < data.length; i++) {
+    const v = saliency[ch === 3 ? i : Math.floor(i / 3)];
+    data[i] = Math.round(255 * Math.min(1, Math.max(0, ((v - mean) / (std + 1e-5)) * 0.1 + 0.5)));
   }
   return { data, width, height, channels: 3 };
+}
+
+/**
+ * The Guided Grad-CAM picture of a target: {@link saliencyImage} of {@link combineGuided}, at the
+ * network's input size, or resized (bilinear) to `size`, e.g. the image region the network saw.
+ */
+export function guidedImage(target: GuidedTarget, cam: Grid, size?: { width: number; height: number }): RgbImage {
+  const img = saliencyImage(combineGuided(target, cam), target.width, target.height);
+  if (!size || (size.width === img.width && size.height === img.height)) return img;
+  const data = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(Float32Array.from(img.data), [img.height, img.width, 3]), [size.height, size.width], false, true)
+    .round().clipByValue(0, 255).dataSync());
+  return { data: Uint8Array.from(data), width: size.width, height: size.height, channels: 3 };
 }
