@@ -81,7 +81,14 @@ describe('gradcam explain', () => {
     expect(JSON.parse(readFileSync(path.join(out, 'coffee.json'), 'utf8')).targets.length).toBe(3);
     const bad = await runCli(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--class', 'espreso', '--out', out]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim()).toMatch(/^error: unknown class 'espreso': did you mean|^error: unknown class 'espreso'/);
+    expect(bad.stderr.trim()).toBe(`error: unknown class 'espreso': valid names are the model's labels (e.g. "tench, Tinca tinca"), or an index 0–999`);
+    // A near miss gets the suggestion itself.
+    const near = await runCli(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--class', 'espress', '--out', out]);
+    expect(near.stderr.trim()).toBe(`error: unknown class 'espress': did you mean 550 "espresso maker", 967 "espresso"?`);
+    // Bad target strings say which forms are valid.
+    const form = await runCli(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--target', 'contrast:967', '--out', out]);
+    expect(form.code).toBe(2);
+    expect(form.stderr.trim()).toMatch(/^error: bad target 'contrast:967': expected contrast:A-B .*; valid target forms: <class index>, "<class name>", contrast:A-B, segment:C, output:I, similar:<image>, prob:C, neg:C, binary:positive\|negative/);
     expect(bad.stderr.trim().split('\n').length).toBe(1);
   });
 });

@@ -6,6 +6,9 @@ import { nameFromSource, type ExplainableModel, type FinalActivation, type Layer
 /** A node of a graph model's topology (`modelTopology.node` of model.json). */
 export interface GraphNode { name: string; op: string; input?: string[] }
 
+/** GraphModel.execute returns a bare tensor for one output: always a list. */
+const list = (y: tf.Tensor | tf.Tensor[]) => (Array.isArray(y) ? y : [y]);
+
 const nodeName = (input: string) => input.replace(/^\^/, '').replace(/:\d+$/, '');
 
 /** Options of {@link GraphExplainableModel}. */
@@ -72,7 +75,7 @@ export class GraphExplainableModel implements ExplainableModel {
     // Shapes come from one run on a blank input.
     const [h, w] = opts.preprocessing.size;
     const shapes = tf.tidy(() => {
-      const outs = model.execute(tf.zeros([1, h, w, opts.preprocessing.channels ?? 3]), [...candidates.map((n) => n.name), ...this.outNodes]) as tf.Tensor[];
+      const outs = list(model.execute(tf.zeros([1, h, w, opts.preprocessing.channels ?? 3]), [...candidates.map((n) => n.name), ...this.outNodes]));
       return outs.map((t) => t.shape);
     });
     const outShapes = shapes.slice(candidates.length);
@@ -93,7 +96,7 @@ export class GraphExplainableModel implements ExplainableModel {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor[] {
-    return this.model.execute({ [this.input]: x }, this.outNodes) as tf.Tensor[];
+    return list(this.model.execute({ [this.input]: x }, this.outNodes));
   }
 
   async split(x: tf.Tensor4D, layer: string): Promise<SplitRun> {
@@ -104,7 +107,7 @@ export class GraphExplainableModel implements ExplainableModel {
       head: (a, rows) => {
         // The input is fed too, for graphs whose head also reads tensors from before the layer.
         const xin = rows ? tf.gather(x, tf.tensor1d(rows, 'int32')) : x;
-        return this.model.execute({ [this.input]: xin, [name]: a }, this.outNodes) as tf.Tensor[];
+        return list(this.model.execute({ [this.input]: xin, [name]: a }, this.outNodes));
       },
       dispose: () => activation.dispose(),
     };
