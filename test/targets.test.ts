@@ -74,6 +74,12 @@ describe('segmentation target (SemanticSegmentationTarget) on conv 1×1 → conv
       closeTo(gc.targets[0].rawCam.data, A.map((a) => frac * a.reduce((s, v, k) => s + v * V[k][c], 0)));
     }
     expect(tested).toBeGreaterThanOrEqual(2); // two classes share the image: the masks differ
+    // A plain class (or the top class) of a segmentation model is its segment target; its logit the pixels' mean.
+    const [top] = await explain(m, [img], { method: 'hirescam', layer: 'feat' });
+    const mean = [0, 1, 2].map((c) => L.reduce((s, l) => s + l[c], 0) / (S * S));
+    const best = mean.indexOf(Math.max(...mean));
+    expect([top.targets[0].target, top.predictions[0].classIndex]).toEqual([`segment class ${best} "class ${best}"`, best]);
+    expect(top.predictions[0].logit).toBeCloseTo(mean[best], 4);
   });
 
   it('a given mask (any resolution, resized nearest) replaces the argmax', async () => {
