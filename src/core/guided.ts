@@ -11,7 +11,7 @@ import type { Target } from '../targets/index.js';
 import { targetPicker, withCpuFallback, type CoreExplainOptions } from './explain.js';
 import { withGradients } from './gradients.js';
 import { preprocessBatch, type ImageInput, type RgbImage } from './image.js';
-import { upsampleMap } from './maps.js';
+import { tidyRead, upsampleMap } from './maps.js';
 import { classLogits } from './outputs.js';
 import type { Grid } from './types.js';
 
@@ -67,13 +67,14 @@ export async function guidedBackprop(model: ExplainableModel, images: ImageInput
       const k = logits.shape[1];
       const all = logits.dataSync() as Float32Array;
       pairs = batch.flatMap((_, row) => targetsOf(start + row, all.subarray(row * k, row * k + k)).map((target) => ({ row, target })));
-      const g = tf.grad((xi) => {
+      return tf.grad((xi) => {
         const outs = forward(xi as tf.Tensor4D);
         return tf.addN(pairs.map((p, m) => p.target.score(outs.map((o) => o.slice(m, 1))).sum()));
       })(tf.gather(x, tf.tensor1d(pairs.map((p) => p.row), 'int32')));
-      return g.dataSync() as Float32Array;
     }));
-    const { value: data } = await withCpuFallback(model, 'guided backpropagation', compute, opts.onWarning);
+    const { value: g } = await withCpuFallback(model, 'guided backpropagation', compute, opts.onWarning);
+    const data = (await g.data()) as Float32Array; // read outside the tidy (returning a large array from it is slow)
+    g.dispose();
     const size = height * width * channels;
     out.push(...batch.map((_, row) => pairs.flatMap((p, m) => (p.row !== row ? [] : [{
       classIndex: p.target.classIndex ?? -1, className: labelOf(p.target.classIndex, p.target.name), target: p.target.name,
@@ -120,7 +121,7 @@ export function saliencyImage(saliency: Float32Array, width: number, height: num
 export function guidedImage(target: GuidedTarget, cam: Grid, size?: { width: number; height: number }): RgbImage {
   const img = saliencyImage(combineGuided(target, cam), target.width, target.height);
   if (!size || (size.width === img.width && size.height === img.height)) return img;
-  const data = tf.tidy(() => tf.image.resizeBilinear(tf.tensor3d(Float32Array.from(img.data), [img.height, img.width, 3]), [size.height, size.width], false, true)
-    .round().clipByValue(0, 255).dataSync());
+  const data = tidyRead(() => tf.image.resizeBilinear(tf.tensor3d(Float32Array.from(img.data), [img.height, img.width, 3]), [size.height, size.width], false, true)
+    .round().clipByValue(0, 255));
   return { data: Uint8Array.from(data), width: size.width, height: size.height, channels: 3 };
 }
