@@ -93,6 +93,32 @@ describe('gradcam explain', () => {
   });
 });
 
+describe('gradcam explain --target / --layer', () => {
+  it('explains contrast and similarity targets at two fused layers, each described in the JSON', async () => {
+    const out = path.join(tmp(), 'out');
+    const r = await runCli(['explain', sharedImage('cat_dog.jpg'), '--model', MODEL_025, '--target', 'contrast:282-243', '--target', 'contrast:bull mastiff-tiger cat',
+      '--target', `similar:${sharedImage('chelsea.png')}`, '--layer', 'conv_pw_11_relu', '--layer', 'conv_pw_13_relu', '--out', out]);
+    expect(r.stderr).not.toMatch(/error|warning/);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(readFileSync(path.join(out, 'cat_dog.json'), 'utf8'));
+    expect([json.layer, json.layers]).toEqual(['conv_pw_11_relu+conv_pw_13_relu', ['conv_pw_11_relu', 'conv_pw_13_relu']]);
+    const [catVsDog, dogVsCat, similar] = json.targets;
+    expect(catVsDog.target).toBe('contrast 282 "tiger cat" − 243 "bull mastiff"');
+    expect(dogVsCat.target).toBe('contrast 243 "bull mastiff" − 282 "tiger cat"');
+    expect(catVsDog.score).toBeCloseTo(-dogVsCat.score, 4);
+    expect(catVsDog.peak.y).toBeGreaterThan(240); // the cat lies across the lower half
+    expect(dogVsCat.peak.y).toBeLessThan(240);
+    expect(similar.target).toBe(`similarity to ${sharedImage('chelsea.png')}`);
+    expect(similar.score).toBeGreaterThan(0);
+    expect(similar.score).toBeLessThan(1);
+    expect(similar.classIndex).toBeUndefined();
+    expect([json.targets[0].cam.length, json.targets[0].cam[0].length]).toEqual([14, 14]); // fused at the finer layer
+    for (const key of ['contrast-282-243', 'contrast-243-282', `similarity-to-${sharedImage('chelsea.png').replace(/[^\w.]+/g, '-').replace(/^-+|-+$/g, '').toLowerCase()}`]) {
+      expect(existsSync(path.join(out, `cat_dog.${key}.png`)), key).toBe(true);
+    }
+  });
+});
+
 describe('the README example', () => {
   it('runs as written and writes the two overlays', async () => {
     const cwd = tmp();
