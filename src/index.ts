@@ -11,6 +11,7 @@
 export { explain, guidedGradcam, resolveMethod } from './explain.js';
 export type { ExplainOptions } from './explain.js';
 export { classify } from './core/explain.js';
+export type { CoreExplainOptions } from './core/explain.js';
 export type { Grid, ImageExplanation, LayerMap, Prediction, TargetExplanation } from './core/types.js';
 export type { ImageInput, RgbImage } from './core/image.js';
 export { preprocess } from './core/image.js';
