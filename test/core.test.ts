@@ -59,6 +59,20 @@ describe('targets, layers and batching (α=0.25)', () => {
     }
   });
 
+  it('an image with an empty target list gets no maps, the others theirs', async () => {
+    const m = await model(MODEL_025);
+    const imgs = ['cat_dog', 'chelsea'].map(referenceInput);
+    const before = tf.memory().numTensors;
+    for (const method of ['gradcam', 'scorecam'] as const) {
+      const r = await explain(m, imgs, { targets: [[], [CAT]], method, batchSize: 256 });
+      expect(r.map((x) => x.targets.length)).toEqual([0, 1]);
+      expect(r[0].predictions).toHaveLength(5);
+      const none = await explain(m, imgs, { targets: [[], []] });
+      expect(none.map((x) => x.targets.length)).toEqual([0, 0]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('explains the top k classes in order', async () => {
     const m = await model(MODEL_025);
     const [r] = await explain(m, [referenceInput('cat_dog')], { top: 3 });

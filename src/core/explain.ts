@@ -280,11 +280,17 @@ async function explainBatch(
             cl.dispose();
             const picked = batch.map((_, row) => targetsOf(start + row, logits.subarray(row * k, (row + 1) * k)).map((target) => ({ row, target })));
             pairs = picked.flat().map((p) => ({ ...p, score: 0 }));
-            const scores = tidyRead(() => tf.concat(pairs.map((p) => p.target.score(outs.map((o) => o.slice(p.row, 1))))));
-            pairs.forEach((p, i) => { p.score = scores[i]; });
+            if (pairs.length) {
+              const scores = tidyRead(() => tf.concat(pairs.map((p) => p.target.score(outs.map((o) => o.slice(p.row, 1))))));
+              pairs.forEach((p, i) => { p.score = scores[i]; });
+            }
           } finally {
             tf.dispose(outs);
           }
+        }
+        if (!pairs.length) { // nothing to explain in this batch (e.g. empty per-image target lists)
+          maps.push({ layer, backend: tf.getBackend(), cams: new Float32Array(0), raw: new Float32Array(0), grid: [0, 0] });
+          continue;
         }
         const rows = Array.from({ length: copies }, (_, t) => pairs.map((p) => p.row + t * n)).flat();
         const targets = Array.from({ length: copies }, () => pairs.map((p) => p.target)).flat();
