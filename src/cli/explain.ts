@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { guidedBackprop, guidedImage } from '../core/guided.js';
 import type { ImageExplanation, TargetExplanation } from '../core/types.js';
 import { explain } from '../explain.js';
@@ -141,10 +141,10 @@ const collect = (v: string, acc: string[]) => [...acc, v];
 /** The options `explain` and `compare` share: `--class`, `--target`, `--mask`, `--layer`, `--colormap`, `--alpha`. */
 export function withMapOptions(cmd: Command): Command {
   return cmd
-    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', collect, [] as string[])
-    .option('-t, --target <spec>', `what to explain (repeatable): ${TARGET_FORMS.join(', ')}`, collect, [] as string[])
+    .addOption(new Option('-c, --class <name|index>', 'class to explain (repeatable)').argParser(collect).default([], 'the top prediction'))
+    .addOption(new Option('-t, --target <spec>', `what to explain (repeatable): ${TARGET_FORMS.join(', ')}`).argParser(collect).default([], 'the top prediction'))
     .option('--mask <image>', 'mask for segment:C targets (white = in; default: the pixels the model assigns to C)')
-    .option('-l, --layer <name>', "layer to explain, or 'auto' (repeatable: the maps are averaged)", collect, [] as string[])
+    .addOption(new Option('-l, --layer <name>', "layer to explain, or 'auto' (repeatable: the maps are averaged)").argParser(collect).default([], 'auto'))
     .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
     .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5);
 }
