@@ -137,7 +137,7 @@ describe('train, then explain', () => {
     expect(ex.code).toBe(0);
     const json = JSON.parse(readFileSync(path.join(exOut, `${path.basename(img.file, '.jpg')}.json`), 'utf8'));
     expect(json.layer).toBe(`${BASE}/conv_pw_13_relu`);
-    expect([json.targets[0].className, json.targets[0].target]).toEqual(['rings', `class ${img.label} "rings"`]);
+    expect([json.targets[0].className, json.targets[0].target]).toEqual(['rings', `class ${json.targets[0].classIndex} "rings"`]);
     // The map itself: a 7×7 normalised map whose peak (original pixels) lies on the pasted object.
     expect([json.targets[0].cam.length, json.targets[0].cam[0].length]).toEqual([7, 7]);
     expect(Math.max(...json.targets[0].cam.flat())).toBeCloseTo(1, 5);
