@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  classify, contrast, explain, parseTarget, similarTo, TARGET_FORMS, type ExplainableModel, type Target,
+  classify, contrast, explain, parseTarget, segment, similarTo, TARGET_FORMS, type ExplainableModel, type Target,
 } from '../src/index.js';
 import { wrapModel } from '../src/model/load.js';
 import { initBackend } from '../src/node/backend.js';
@@ -89,6 +89,12 @@ describe('segmentation target (SemanticSegmentationTarget) on conv 1×1 → conv
     const M = A.map((_, i) => (i % S < 4 ? 1 : 0));
     closeTo(r.targets[0].rawCam.data, A.map((a, i) => M[i] * a.reduce((s, v, k) => s + v * V[k][1], 0)));
     expect(r.targets[0].rawCam.data.filter((_, i) => i % S >= 4).every((v) => v === 0)).toBe(true);
+    // The same mask as a tensor (the caller's: not disposed by the target).
+    const t = tf.tensor2d(mask.data, [16, 16]);
+    const [rt] = await explain(m, [img], { method: 'hirescam', layer: 'feat', targets: [segment(1, t)] });
+    closeTo(rt.targets[0].rawCam.data, r.targets[0].rawCam.data, 1e-6);
+    expect(t.isDisposed).toBe(false);
+    t.dispose();
   });
 });
 

@@ -133,7 +133,7 @@ export function output(unit: number, opts: OutputOption & { outputName?: string 
   };
 }
 
-/** A segmentation mask: `[h, w]` values (0/1 or weights), row-major, at any resolution (resized to the output's). */
+/** A segmentation mask: `[h, w]` values (0/1 or weights), row-major, at any resolution (resized nearest to the output's); a `tf.Tensor2D` works too. */
 export interface SegmentMask { data: ArrayLike<number>; width: number; height: number }
 
 /**
@@ -141,7 +141,7 @@ export interface SegmentMask { data: ArrayLike<number>; width: number; height: n
  * over a mask. Default mask: the pixels the model itself assigns to `c` (argmax over classes), per
  * image. The output must be 4-D (`[M, h, w, K]` or `[M, K, h, w]`).
  */
-export function segment(c: number, mask?: SegmentMask, opts: OutputOption & { label?: string } = {}): Target {
+export function segment(c: number, mask?: SegmentMask | tf.Tensor2D, opts: OutputOption & { label?: string } = {}): Target {
   return {
     name: `segment class ${c}${opts.label ? ` "${opts.label}"` : ''}${mask ? ' (given mask)' : ''}${suffix(opts)}`,
     classIndex: c,
@@ -154,8 +154,9 @@ export function segment(c: number, mask?: SegmentMask, opts: OutputOption & { la
       const logits = nhwc.slice([0, 0, 0, c], [m, h, w, 1]).reshape([m, h, w]);
       let weight: tf.Tensor;
       if (mask) {
-        const t = tf.tensor3d(Float32Array.from(mask.data), [mask.height, mask.width, 1]);
-        weight = (mask.height === h && mask.width === w ? t : tf.image.resizeNearestNeighbor(t, [h, w], false, true)).reshape([1, h, w]);
+        const t = mask instanceof tf.Tensor ? mask.toFloat().expandDims(2) as tf.Tensor3D : tf.tensor3d(Float32Array.from(mask.data), [mask.height, mask.width, 1]);
+        const [mh, mw] = t.shape;
+        weight = (mh === h && mw === w ? t : tf.image.resizeNearestNeighbor(t, [h, w], false, true)).reshape([1, h, w]);
       } else {
         // The model's own argmax, as a constant (read back, so no gradient flows through it).
         const own = nhwc.argMax(3).equal(c).toFloat();
