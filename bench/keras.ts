@@ -46,7 +46,7 @@ export default async function (): Promise<void> {
     const model = await loadModel(file, { preprocessing: { range: [0, 255] } });
     const [, h, w] = [0, ...model.preprocessing.size];
     const x = tf.zeros([1, h, w, model.preprocessing.channels ?? 3]) as tf.Tensor4D;
-    const forward = await time(() => tf.tidy(() => model.logits(x).dataSync()), 5);
+    const forward = await time(async () => tf.dispose(await model.run(x)), 5);
     tf.dispose(x);
     model.dispose();
     rows.push([name, `${(bytes.length / 2 ** 20).toFixed(1)} MB`, ms(build.median), ms(load.median), ms(forward.median)]);

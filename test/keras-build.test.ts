@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
 import { strToU8, zipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { explain } from '../src/core/explain.js';
+import { explain } from '../src/explain.js';
 import { initBackend } from '../src/node/backend.js';
 import { loadModel } from '../src/node/load.js';
 import { snakeCase, translateConfig } from '../src/model/keras/index.js';
@@ -288,8 +288,23 @@ describe('Keras files written in Keras layouts', () => {
     const got = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
     const want = tf.tidy(() => tf.sigmoid(binaryLogit(x)).dataSync());
     expect(got[0]).toBeCloseTo(want[0], 5);
-    tf.dispose(x);
     model.dispose();
+
+    // As an ExplainableModel: the sigmoid is stripped, labels negative/positive, positive = the logit z, negative = −z.
+    const binary = await loadModel(path.join(dir, 'binary.keras'));
+    expect(binary.format).toBe('keras');
+    expect(binary.name).toBe('binary.keras');
+    expect(binary.activation).toBe('sigmoid');
+    expect(binary.labels).toEqual(['negative', 'positive']);
+    const z = tf.tidy(() => binaryLogit(x).dataSync()[0]);
+    const [out] = await binary.run(x);
+    expect(out.dataSync()[0]).toBeCloseTo(z, 4);
+    tf.dispose(out);
+    const pixels = tf.tidy(() => x.squeeze([0]) as tf.Tensor3D);
+    const [result] = await explain(binary, [pixels], { targets: ['binary:positive', 'binary:negative'], layer: 'dw' });
+    expect(result.targets.map((r) => r.score)).toEqual([expect.closeTo(z, 4), expect.closeTo(-z, 4)]);
+    tf.dispose([x, pixels]);
+    binary.dispose();
   });
 
   it('Keras 3: nested Functional, shared layer, merge — logits and Grad-CAM equal plain TF.js ops', async () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { strFromU8, strToU8, unzipSync, zipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { explain } from '../src/core/explain.js';
+import { explain } from '../src/explain.js';
 import { initBackend } from '../src/node/backend.js';
 import { readImage } from '../src/node/image.js';
 import { loadModel } from '../src/node/load.js';

@@ -5,7 +5,6 @@
  * with a warning.
  */
 import { LayersExplainableModel } from '../layers-model.js';
-import { labelsFor } from '../load.js';
 import { GradcamError, type ExplainableModel, type Preprocessing } from '../types.js';
 import { buildKerasModel, isKerasFile, KerasFileError, type KerasModelInfo } from './index.js';
 
@@ -59,9 +58,9 @@ export async function loadKerasModel(bytes: Uint8Array, source: string, opts: Ke
       ...metaPre,
       ...opts.preprocessing,
     };
-    const classes = model.outputs[0].shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
-    const labels = labelsFor(classes, opts.labels ?? meta.labels ?? meta.classNames ?? meta.classes);
-    return new LayersExplainableModel(model, source, labels, preprocessing);
+    const labels = opts.labels ?? meta.labels ?? meta.classNames ?? meta.classes;
+    const name = typeof (meta as { name?: unknown }).name === 'string' ? (meta as { name: string }).name : undefined;
+    return new LayersExplainableModel(model, { source, name, labels, preprocessing, format: 'keras' });
   } catch (e) {
     model.dispose();
     throw e instanceof GradcamError ? e : new GradcamError((e as Error).message.split('\n')[0], source);
