@@ -7,7 +7,7 @@
  * Keras 2 nested model. The loaded model is checked against the same network written as plain
  * TF.js ops (forward and Grad-CAM), so a weight in the wrong place fails.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -20,7 +20,8 @@ import { loadModel } from '../src/node/load.js';
 import { snakeCase, translateConfig } from '../src/model/keras/index.js';
 import { maxPoolGradFirst } from '../src/model/keras/maxpool.js';
 import type { ExplainableModel } from '../src/model/types.js';
-import { pearson } from './helpers.js';
+import { pearson, runCli } from './helpers.js';
+import { encodePng } from '../src/node/image.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'gradcam-keras-build-'));
 
@@ -343,6 +344,19 @@ describe('Keras files written in Keras layouts', () => {
 
 /** Keras 2 test model's head: global average pooling and dense. */
 const head2 = (a: tf.Tensor4D) => tf.add(tf.matMul(tf.mean(a, [1, 2]) as tf.Tensor2D, t(W.denseK) as tf.Tensor2D), t(W.denseB));
+
+describe('CLI with a one-sigmoid-unit Keras model', () => {
+  it('explains the positive and the negative class by default', async () => {
+    const model = path.join(dir, 'binary.keras');
+    if (!existsSync(model)) writeBinary(model);
+    const png = path.join(dir, 'in.png');
+    writeFileSync(png, await encodePng(new Uint8Array(16 * 16 * 3).map((_, i) => (i * 37) % 256), 16, 16));
+    const out = path.join(dir, 'cli');
+    const run = await runCli(['explain', png, '--model', model, '--out', out]);
+    expect(run.code).toBe(0);
+    expect(readdirSync(out).filter((f) => f.endsWith('.heatmap.png')).sort()).toEqual(['in.binary-negative.heatmap.png', 'in.binary-positive.heatmap.png']);
+  }, 60_000);
+});
 
 describe('Keras config translation', () => {
   it('snake_case keys as Keras makes them', () => {

@@ -108,7 +108,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
       let results;
       try {
         results = await explain(model, ok.map((d) => d.image), {
-          method, layer: layers, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
+          method, layer: layers, targets, top: opts.top ?? (targets.length ? 0 : model.activation === 'sigmoid' && model.labels.length === 2 ? 2 : 1), batchSize: opts.batch, // binary: both sides
           counterfactual: opts.counterfactual, augSmooth: opts.augSmooth, eigenSmooth: opts.eigenSmooth, onWarning: warn,
         });
         if (opts.guided) await writeGuided(model, ok, results, opts);
