@@ -12,6 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/node/backend.js';
 import { loadModel } from '../src/node/load.js';
 import { buildKerasModel } from '../src/model/keras/index.js';
+import { child, isDataset, isGroup, openHdf5, readFloat32, type H5Dataset, type H5Group } from '../src/model/keras/hdf5.js';
+import { unzipSync } from 'fflate';
 import { REPO_ROOT, SHARED_DIR } from '../scripts/shared.js';
 import { ms, table, time } from './util.js';
 
@@ -53,6 +55,15 @@ export default async function (): Promise<void> {
   }
   console.log('Load time in Node (wasm backend, median of 5):\n');
   table(['file', 'size', 'build from bytes', 'loadModel(path)', 'one forward pass'], rows);
+
+  // Reading the weights: the contiguous-float32 copy vs jsfive's element-by-element reader.
+  const h5 = openHdf5(unzipSync(new Uint8Array(readFileSync(path.join(KERAS, 'potato.keras'))))['model.weights.h5']);
+  const datasets: H5Dataset[] = [];
+  const walk = (g: H5Group) => g.keys.forEach((k) => { const c = child(g, k); if (isGroup(c)) walk(c); else if (isDataset(c)) datasets.push(c); });
+  walk(h5);
+  const fast = await time(() => datasets.forEach((d) => readFloat32(d)), 5);
+  const slow = await time(() => datasets.forEach((d) => Float32Array.from(d.value as ArrayLike<number>)), 3);
+  console.log(`\nReading potato's ${datasets.length} weight arrays: ${ms(fast.median)} (contiguous copy) vs ${ms(slow.median)} (jsfive's reader)`);
 
   const sizes = [
     ['Keras reader (src/model/keras: fflate + jsfive + translation + layers)', await bundleSize(`export { buildKerasModel } from '${path.join(REPO_ROOT, 'src/model/keras/index.ts')}';`)],
