@@ -150,7 +150,7 @@ export async function buildKerasModel(bytes: Uint8Array): Promise<{ model: tf.La
   try {
     model = await tf.models.modelFromJSON({ modelTopology: topology } as unknown as tf.io.ModelJSON);
   } catch (e) {
-    if (process.env.KDEBUG) console.error(e); throw new KerasFileError(`cannot build the model: ${errorText(e)}`);
+    throw new KerasFileError(`cannot build the model: ${errorText(e)}`);
   }
   try {
     parsed.setWeights(model, root);
