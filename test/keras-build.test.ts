@@ -345,6 +345,76 @@ describe('Keras files written in Keras layouts', () => {
 /** Keras 2 test model's head: global average pooling and dense. */
 const head2 = (a: tf.Tensor4D) => tf.add(tf.matMul(tf.mean(a, [1, 2]) as tf.Tensor2D, t(W.denseK) as tf.Tensor2D), t(W.denseB));
 
+describe('preprocess_input arithmetic inside functional models', () => {
+  // x / 127.5 − 1 (MobileNet's preprocess_input), then global average pooling and a dense layer.
+  const K = arr([3, 2]);
+  const Bias = arr([2], 0.1);
+  const want = (x: tf.Tensor4D) => tf.tidy(() => tf.softmax(tf.add(tf.matMul(tf.mean(tf.sub(tf.div(x, 127.5), 1), [1, 2]) as tf.Tensor2D, t(K) as tf.Tensor2D), t(Bias))).dataSync());
+  const dense = { units: 2, activation: 'softmax', use_bias: true };
+  const keras2 = {
+    class_name: 'Functional',
+    config: {
+      name: 'model',
+      layers: [
+        { class_name: 'InputLayer', name: 'input_1', config: { batch_input_shape: [null, 8, 8, 3], dtype: 'float32', name: 'input_1' }, inbound_nodes: [] },
+        { class_name: 'TFOpLambda', name: 'tf.math.truediv', config: { name: 'tf.math.truediv', trainable: false, dtype: 'float32', function: 'math.truediv' }, inbound_nodes: [[['input_1', 0, 0, { y: 127.5, name: null }]]] },
+        { class_name: 'TFOpLambda', name: 'tf.math.subtract', config: { name: 'tf.math.subtract', trainable: false, dtype: 'float32', function: 'math.subtract' }, inbound_nodes: [[['tf.math.truediv', 0, 0, { y: 1.0, name: null }]]] },
+        { class_name: 'GlobalAveragePooling2D', name: 'gap', config: { name: 'gap', data_format: 'channels_last' }, inbound_nodes: [[['tf.math.subtract', 0, 0, {}]]] },
+        { class_name: 'Dense', name: 'dense', config: { name: 'dense', ...dense }, inbound_nodes: [[['gap', 0, 0, {}]]] },
+      ],
+      input_layers: [['input_1', 0, 0]],
+      output_layers: [['dense', 0, 0]],
+    },
+  };
+  const op = (cls: string, name: string, args: unknown[]) => ({ module: 'keras.src.ops.numpy', class_name: cls, config: { name }, registered_name: cls, name, inbound_nodes: [{ args, kwargs: {} }] });
+  const keras3 = {
+    module: 'keras.src.models.functional', class_name: 'Functional', registered_name: 'Functional',
+    config: {
+      name: 'functional', trainable: true,
+      layers: [
+        { ...input('keras_tensor'), config: { batch_shape: [null, 8, 8, 3], dtype: 'float32', sparse: false, name: 'keras_tensor' } },
+        op('TrueDivide', 'true_divide', [kt('keras_tensor'), 127.5]),
+        op('Subtract', 'subtract', [kt('true_divide'), 1.0]),
+        layer('GlobalAveragePooling2D', 'gap', { data_format: 'channels_last', keepdims: false }, [node(kt('subtract'))]),
+        layer('Dense', 'dense', dense, [node(kt('gap'))]),
+      ],
+      input_layers: [['keras_tensor', 0, 0]],
+      output_layers: [['dense', 0, 0]],
+    },
+  };
+
+  it('Keras 2 TFOpLambda and Keras 3 keras.ops with a constant run as layers; the model wants raw pixels', async () => {
+    await h5wasm.ready;
+    await initBackend('wasm');
+    const { buildKerasModel } = await import('../src/model/keras/index.js');
+    const h2 = path.join(dir, 'ops2.h5');
+    const f2 = new h5wasm.File(h2, 'w');
+    f2.create_attribute('model_config', JSON.stringify(keras2));
+    const mw = group(f2, 'model_weights');
+    group(mw, 'dense').create_attribute('weight_names', ['dense/kernel:0', 'dense/bias:0']);
+    dataset(mw, 'dense/dense/kernel:0', K);
+    dataset(mw, 'dense/dense/bias:0', Bias);
+    f2.close();
+    const h3 = path.join(dir, 'ops3.weights.h5');
+    const f3 = new h5wasm.File(h3, 'w');
+    dataset(f3, 'layers/dense/vars/0', K);
+    dataset(f3, 'layers/dense/vars/1', Bias);
+    f3.close();
+    const k3 = zipSync({ 'config.json': strToU8(JSON.stringify(keras3)), 'model.weights.h5': new Uint8Array(readFileSync(h3)) });
+    const x = tf.tidy(() => tf.tensor4d(arr([1, 8, 8, 3], 127.5, 127.5).data, [1, 8, 8, 3]));
+    for (const bytes of [new Uint8Array(readFileSync(h2)), k3]) {
+      const { model, info } = await buildKerasModel(bytes);
+      expect(info.rescalesInput).toBe(true);
+      expect(model.layers.map((l) => l.getClassName())).toEqual(expect.arrayContaining([bytes === k3 ? 'TrueDivide' : 'TFOpLambda']));
+      const got = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync());
+      const exp = want(x);
+      expect(Array.from(got).map((v, i) => Math.abs(v - exp[i])).every((d) => d < 1e-5)).toBe(true);
+      model.dispose();
+    }
+    tf.dispose(x);
+  });
+});
+
 describe('CLI with a one-sigmoid-unit Keras model', () => {
   it('explains the positive and the negative class by default', async () => {
     const model = path.join(dir, 'binary.keras');

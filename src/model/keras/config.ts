@@ -6,7 +6,7 @@
  * Layers TF.js cannot build (Lambda, custom, TF-Hub) are reported by name and class before building.
  */
 import * as tf from '@tensorflow/tfjs';
-import { tfjsClassFor } from './layers.js';
+import { tfjsClassFor, type ScalarOpName } from './layers.js';
 
 export type Json = Record<string, unknown>;
 
@@ -113,8 +113,50 @@ function activationName(a: unknown): unknown {
   return a;
 }
 
+/** Keras 2 `TFOpLambda` functions and Keras 3 `keras.ops` classes that are arithmetic with a constant. */
+const SCALAR_OPS: Record<string, ScalarOpName> = {
+  'math.add': 'add', '__operators__.add': 'add', 'math.subtract': 'sub', '__operators__.sub': 'sub',
+  'math.multiply': 'mul', '__operators__.mul': 'mul', 'math.truediv': 'div', 'math.divide': 'div', '__operators__.truediv': 'div',
+  Add: 'add', Subtract: 'sub', Multiply: 'mul', TrueDivide: 'div', Divide: 'div',
+};
+
+/**
+ * A `TFOpLambda` (Keras 2) or `keras.ops` node (Keras 3) that combines one tensor with a number, rewritten
+ * as a {@link KerasScalarOp} layer; undefined for anything else.
+ */
+function scalarOp(entry: Json, name: string): Json | undefined {
+  const cls = String(entry.class_name);
+  const cfg = (entry.config ?? {}) as Json;
+  const keras3 = typeof entry.module === 'string' && /^keras(\.src)?\.ops/.test(entry.module);
+  const op = cls === 'TFOpLambda' ? SCALAR_OPS[String(cfg.function)] : keras3 ? SCALAR_OPS[cls] : undefined;
+  if (!op) return undefined;
+  const nodes = entry.inbound_nodes as unknown[];
+  if (!Array.isArray(nodes) || nodes.length !== 1) throw layerError(name, cls, 'an operation called more than once is not supported');
+  let scalar: unknown;
+  let scalarFirst = false;
+  let inbound: unknown[];
+  if (Array.isArray(nodes[0])) { // Keras 2: [[layer, node, tensor, {y: c}]]
+    const refs = nodes[0] as unknown[][];
+    const kwargs = (refs[0]?.[3] ?? {}) as Json;
+    scalar = kwargs.y;
+    inbound = [refs.map((r) => [r[0], r[1], r[2], {}])];
+  } else { // Keras 3: {args: [tensor, c]} or [c, tensor]
+    const args = ((nodes[0] as Json).args ?? []) as unknown[];
+    const at = args.findIndex((a) => typeof a === 'number');
+    scalar = args[at];
+    scalarFirst = at === 0;
+    inbound = [nodes[0]];
+  }
+  if (typeof scalar !== 'number' || kerasTensors(inbound).length > 1 && !Array.isArray(nodes[0])) {
+    throw layerError(name, cls, 'only arithmetic of a tensor with a constant number is supported');
+  }
+  return { ...entry, class_name: 'KerasScalarOp', module: undefined, registered_name: undefined,
+    config: { name, op, scalar, scalar_first: scalarFirst, keras_class: cls, dtype: 'float32' }, inbound_nodes: inbound };
+}
+
 /** Translates one layer entry (and, for nested models, its layers). */
-function translateLayer(entry: Json, tree: LayerNode[], siblings = new Map<string, string>()): Json {
+function translateLayer(original: Json, tree: LayerNode[], siblings = new Map<string, string>()): Json {
+  const entry = scalarOp(original, String((original.config as Json | undefined)?.name ?? original.name ?? original.class_name)) ?? original;
   const cls = String(entry.class_name);
   // Keras ≤ 2.1 saved a Sequential's config as the bare list of its layers.
   const cfg = Array.isArray(entry.config) ? { name: 'sequential', layers: entry.config } as Json : { ...(entry.config as Json) };
@@ -146,7 +188,7 @@ function translateLayer(entry: Json, tree: LayerNode[], siblings = new Map<strin
   delete cfg.quantization_config;
   delete cfg.lora_rank;
   delete cfg.lora_alpha;
-  const node: LayerNode = { name, className: cls, config: cfg };
+  const node: LayerNode = { name, className: entry === original ? cls : String(original.class_name), config: cfg };
   tree.push(node);
   if (CONTAINERS.has(cls)) {
     node.layers = [];

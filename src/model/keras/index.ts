@@ -34,7 +34,7 @@ export interface KerasModelInfo {
   kerasVersion?: string;
   /** The model's name in its config. */
   configName?: string;
-  /** Whether the model's first computing layer is Rescaling or Normalization: it wants raw 0–255 pixels. */
+  /** Whether the model's first computing layer is Rescaling, Normalization or `preprocess_input` arithmetic: it wants raw 0–255 pixels. */
   rescalesInput: boolean;
   /** Labels/preprocessing found in the zip's `metadata.json` (not written by Keras, but honoured). */
   metadata: { labels?: string[]; classNames?: string[]; classes?: string[]; name?: string; preprocessing?: Json };
@@ -43,7 +43,7 @@ export interface KerasModelInfo {
 /** Layers that pass an image through unchanged in value range (looked through when finding a leading Rescaling). */
 const RANGE_NEUTRAL = /^(InputLayer|Resizing|CenterCrop|Random\w+|Cropping2D|ZeroPadding2D|Dropout|GaussianNoise|GaussianDropout|Reshape|Permute|ActivityRegularization)$/;
 
-/** Whether the first value-changing layer (through nested models) is Rescaling or Normalization. */
+/** Whether the first value-changing layer (through nested models) is Rescaling, Normalization or arithmetic with a constant (`preprocess_input`). */
 function rescalesInput(node: LayerNode): boolean {
   for (const l of node.layers ?? []) {
     if (l.layers) {
@@ -53,7 +53,7 @@ function rescalesInput(node: LayerNode): boolean {
       if (!inner.every((x) => RANGE_NEUTRAL.test(x.className))) return false;
       continue;
     }
-    if (l.className === 'Rescaling' || l.className === 'Normalization') return true;
+    if (l.className === 'Rescaling' || l.className === 'Normalization' || l.config.op !== undefined) return true; // op: x / 127.5 - 1 etc.
     if (!RANGE_NEUTRAL.test(l.className)) return false;
   }
   return false;

@@ -214,7 +214,48 @@ export const AUGMENTATION_LAYERS = [
   'ActivityRegularization', 'Identity',
 ];
 
-for (const cls of [KerasRescaling, KerasResizing, KerasCenterCrop, KerasNormalization, KerasIdentity]) tf.serialization.registerClass(cls);
+/** Arithmetic of a tensor with a constant. */
+export type ScalarOpName = 'add' | 'sub' | 'mul' | 'div';
+
+/**
+ * `x ∘ c` or `c ∘ x` for a constant `c`: what `preprocess_input(x)` (`x / 127.5 - 1`) or `x / 255` leave in a
+ * functional model (Keras 2 `TFOpLambda` layers, Keras 3 `keras.ops` nodes). Reports the Keras class.
+ */
+export class KerasScalarOp extends tf.layers.Layer {
+  static className = 'KerasScalarOp';
+  readonly op: ScalarOpName;
+  readonly scalar: number;
+  readonly scalarFirst: boolean;
+  readonly kerasClass: string;
+  constructor(args: Args) {
+    super(args);
+    this.op = args.op as ScalarOpName;
+    this.scalar = args.scalar as number;
+    this.scalarFirst = !!args.scalarFirst;
+    this.kerasClass = (args.kerasClass as string) ?? 'TFOpLambda';
+  }
+  override getClassName(): string {
+    return this.kerasClass;
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    return tf.tidy(() => {
+      const x = tf.cast(one(inputs), 'float32');
+      const c = tf.scalar(this.scalar);
+      const [a, b] = this.scalarFirst ? [c, x] : [x, c];
+      switch (this.op) {
+        case 'add': return tf.add(a, b);
+        case 'sub': return tf.sub(a, b);
+        case 'mul': return tf.mul(a, b);
+        default: return tf.div(a, b);
+      }
+    });
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), op: this.op, scalar: this.scalar, scalarFirst: this.scalarFirst, kerasClass: this.kerasClass };
+  }
+}
+
+for (const cls of [KerasRescaling, KerasResizing, KerasCenterCrop, KerasNormalization, KerasIdentity, KerasScalarOp]) tf.serialization.registerClass(cls);
 
 /** Keras class → the registered TF.js class that implements it (augmentation: the identity). */
 export function tfjsClassFor(kerasClass: string): string | undefined {
