@@ -326,6 +326,42 @@ describe('Keras files written in Keras layouts', () => {
     tf.dispose([x, pixels]);
   });
 
+  it('Keras 3: a Functional base inside a Sequential (transfer learning), weights under layers/functional', async () => {
+    const base = (keras3Config.config.layers as Record<string, unknown>[]).find((l) => l.name === 'base')!;
+    const { inbound_nodes: _, ...baseEntry } = base;
+    const config = {
+      module: 'keras', class_name: 'Sequential', registered_name: null,
+      config: {
+        name: 'sequential', trainable: true, dtype: policy,
+        layers: [input('image'), layer('Rescaling', 'scale', { scale: 1 / 255, offset: 0 }), baseEntry,
+          layer('GlobalAveragePooling2D', 'gap', { data_format: 'channels_last', keepdims: false }),
+          layer('Dense', 'scores', { units: 3, activation: 'softmax', use_bias: true })],
+        build_input_shape: [null, 16, 16, 3],
+      },
+    };
+    const h5path = path.join(dir, 'seq.weights.h5');
+    const f = new h5wasm.File(h5path, 'w');
+    dataset(f, 'layers/functional/layers/conv2d/vars/0', W.stemK);
+    dataset(f, 'layers/functional/layers/conv2d/vars/1', W.stemB);
+    [W.gamma, W.beta, W.mean, W.variance].forEach((w, i) => dataset(f, `layers/functional/layers/batch_normalization/vars/${i}`, w));
+    dataset(f, 'layers/functional/layers/conv2d_1/vars/0', W.blockK);
+    dataset(f, 'layers/functional/layers/conv2d_1/vars/1', W.blockB);
+    dataset(f, 'layers/dense/vars/0', W.denseK);
+    dataset(f, 'layers/dense/vars/1', W.denseB);
+    f.close();
+    const file = path.join(dir, 'transfer.keras');
+    writeFileSync(file, zipSync({ 'config.json': strToU8(JSON.stringify(config)), 'model.weights.h5': new Uint8Array(readFileSync(h5path)) }));
+    const model = await loadModel(file);
+    const x = image();
+    const want = tf.tidy(() => head2(body(x)).dataSync());
+    const [out] = await model.run(x);
+    const got = out.dataSync();
+    want.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4));
+    expect(model.layers.map((l) => l.name)).toContain('base/block');
+    tf.dispose([x, out]);
+    model.dispose();
+  });
+
   it('Keras 2: nested model weights by weight_names (trainable first), logits equal plain TF.js ops', async () => {
     // Variable names that do not match the layer names (a model built twice in one session): Keras's order instead.
     writeKeras2(path.join(dir, 'renamed.h5'), 'x_');
