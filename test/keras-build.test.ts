@@ -493,6 +493,33 @@ describe('Keras config translation', () => {
   });
 });
 
+describe('Keras preprocessing layers', () => {
+  it('CenterCrop, Resizing (half-pixel, crop to aspect), Rescaling per channel, Normalization with scalars', async () => {
+    await initBackend('wasm');
+    const { KerasCenterCrop, KerasResizing, KerasRescaling, KerasNormalization } = await import('../src/model/keras/layers.js');
+    const x = tf.tidy(() => tf.range(0, 2 * 5 * 6 * 3).reshape([2, 5, 6, 3]).toFloat() as tf.Tensor4D);
+    const crop = new KerasCenterCrop({ height: 3, width: 4 }).apply(x) as tf.Tensor;
+    expect(crop.shape).toEqual([2, 3, 4, 3]);
+    expect(crop.arraySync()).toEqual(tf.tidy(() => x.slice([0, 1, 1, 0], [2, 3, 4, 3]).arraySync()));
+    const up = new KerasCenterCrop({ height: 8, width: 8 }).apply(x) as tf.Tensor; // larger: crop to 1:1, then resize
+    expect(up.shape).toEqual([2, 8, 8, 3]);
+    const same = new KerasResizing({ height: 5, width: 6 }).apply(x) as tf.Tensor;
+    expect(same.arraySync()).toEqual(x.arraySync());
+    // Downscaling 2×: half-pixel centres average each 2×2 block exactly (align-corners would not).
+    const big = tf.tidy(() => tf.randomUniform([1, 4, 4, 1], 0, 255, 'float32', 3) as tf.Tensor4D);
+    const half = new KerasResizing({ height: 2, width: 2 }).apply(big) as tf.Tensor;
+    const pooled = tf.avgPool(big, 2, 2, 'valid');
+    expect(Array.from(half.dataSync()).map((v, i) => Math.abs(v - pooled.dataSync()[i]) < 1e-4)).toEqual([true, true, true, true]);
+    const aspect = new KerasResizing({ height: 4, width: 4, cropToAspectRatio: true }).apply(x) as tf.Tensor;
+    expect(aspect.shape).toEqual([2, 4, 4, 3]);
+    const scaled = new KerasRescaling({ scale: [1, 2, 3], offset: -1 }).apply(tf.ones([1, 1, 1, 3])) as tf.Tensor;
+    expect(Array.from(scaled.dataSync())).toEqual([0, 1, 2]);
+    const norm = new KerasNormalization({ mean: 2, variance: 4 }).apply(tf.fill([1, 1, 1, 3], 6)) as tf.Tensor;
+    expect(Array.from(norm.dataSync())).toEqual([2, 2, 2]);
+    tf.dispose([x, crop, up, same, big, half, pooled, aspect, scaled, norm]);
+  });
+});
+
 describe('max-pool gradient', () => {
   it('goes to one position per window (the first maximum), as TensorFlow and the cpu backend do', async () => {
     await initBackend('cpu');
