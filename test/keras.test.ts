@@ -79,6 +79,29 @@ describe('Keras models from ../shared/models/keras', () => {
     await expect(loadModelFromBytes(new TextEncoder().encode('{"format": "layers-model"}'), 'model.bin')).rejects.toThrow(/^model\.bin: not a model file/);
   });
 
+  it('load from an http(s) URL, downloaded once into the cache', async () => {
+    const { createServer } = await import('node:http');
+    let requests = 0;
+    const server = createServer((req, res) => { requests++; res.end(readFileSync(POTATO)); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const cache = mkdtempSync(path.join(os.tmpdir(), 'gradcam-keras-cache-'));
+    const saved = process.env.GRADCAM_CACHE;
+    process.env.GRADCAM_CACHE = cache;
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/models/potato.keras?v=1`;
+      for (let i = 0; i < 2; i++) {
+        const m = await loadModel(url);
+        expect(m.source).toBe(url);
+        expect(m.preprocessing.size).toEqual([256, 256]);
+        m.dispose();
+      }
+      expect(requests).toBe(1);
+    } finally {
+      if (saved === undefined) delete process.env.GRADCAM_CACHE; else process.env.GRADCAM_CACHE = saved;
+      server.close();
+    }
+  });
+
   for (const stem of ['potato', 'dogscats']) {
     for (const { image, png, ref } of references(stem)) {
       it(`${stem} / ${image}: probabilities ≤ 1e-4 and Grad-CAM at ${ref.layer} (Pearson ≥ 0.99)`, async () => {
