@@ -154,6 +154,14 @@ describe('bad Keras files', () => {
       bytes: rezip('model.weights.h5', (b) => replaceBytes(b, 'dense_1', 'dense_9')),
       problem: /layer 'dense_1' \(Dense\): the weights file has no layers\/dense_1\/vars/,
     },
+    'shape_mismatch.keras': {
+      bytes: rezip('config.json', (b) => strToU8(strFromU8(b).replace('"units": 3, "activation": "softmax"', '"units": 4, "activation": "softmax"'))),
+      problem: /layer 'dense_1' \(Dense\): weight 0 \(kernel\) has shape \[64, 4\] in the model but \[64, 3\] in the file/,
+    },
+    'count_mismatch.keras': {
+      bytes: rezip('config.json', (b) => strToU8(strFromU8(b).replace('"units": 3, "activation": "softmax", "use_bias": true', '"units": 3, "activation": "softmax", "use_bias": false'))),
+      problem: /layer 'dense_1' \(Dense\): the model has 1 weight but layers\/dense_1\/vars holds 2/,
+    },
     'not_a_model.h5': { bytes: strToU8('hello, I am not HDF5 at all'), problem: /not a Keras model file/ },
   };
   for (const [name, f] of Object.entries(files)) writeFileSync(path.join(dir, name), f.bytes);

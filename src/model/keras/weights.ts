@@ -43,7 +43,7 @@ function assign(layer: tf.layers.Layer, cls: string, values: Value[], where: str
   // Keras's Normalization also stores a sample count after mean and variance.
   if (layer instanceof KerasNormalization && vals.length === vars.length + 1) vals = vals.slice(0, vars.length);
   if (vals.length !== vars.length) {
-    throw new KerasWeightsError(`layer '${layer.name}' (${cls}): the model has ${vars.length} weights but ${where} holds ${vals.length}`);
+    throw new KerasWeightsError(`layer '${layer.name}' (${cls}): the model has ${vars.length} weight${vars.length === 1 ? '' : 's'} but ${where} holds ${vals.length}`);
   }
   vars.forEach((v, i) => {
     const val = vals[i];
