@@ -79,6 +79,19 @@ describe('Keras models from ../shared/models/keras', () => {
     await expect(loadModelFromBytes(new TextEncoder().encode('{"format": "layers-model"}'), 'model.bin')).rejects.toThrow(/^model\.bin: not a model file/);
   });
 
+  it('metadata.json beside the file gives labels and the input range', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'gradcam-keras-meta-'));
+    const file = path.join(dir, 'cats_dogs.h5');
+    writeFileSync(file, readFileSync(DOGSCATS));
+    writeFileSync(path.join(dir, 'metadata.json'), JSON.stringify({ labels: ['Cat', 'Dog'], preprocessing: { range: [0, 255] } }));
+    const said: string[] = [];
+    const m = await loadModel(file, { onWarning: (w) => said.push(w) });
+    expect(m.labels).toEqual(['Cat', 'Dog']);
+    expect(m.preprocessing).toMatchObject({ range: [0, 255], channels: 1 });
+    expect(said).toEqual([]);
+    m.dispose();
+  });
+
   it('load from an http(s) URL, downloaded once into the cache', async () => {
     const { createServer } = await import('node:http');
     let requests = 0;
