@@ -51,7 +51,7 @@ function assign(layer: tf.layers.Layer, cls: string, values: Value[], where: str
       // Normalization may store [C] or the broadcast shape [1, 1, 1, C].
       const n = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
       if (layer instanceof KerasNormalization && n(val.shape) === n(dims(v))) return;
-      throw new KerasWeightsError(`layer '${layer.name}' (${cls}): weight ${i} (${v.name.split('/').pop()}) has shape ${shapeText(v.shape)} in the model but ${shapeText(val.shape)} in the file (${val.name})`);
+      throw new KerasWeightsError(`layer '${layer.name}' (${cls}): weight ${i} (${v.originalName.split('/').pop()}) has shape ${shapeText(v.shape)} in the model but ${shapeText(val.shape)} in the file (${val.name})`);
     }
   });
   tf.tidy(() => vars.forEach((v, i) => v.write(tf.tensor(vals[i].data, dims(v), 'float32'))));
@@ -149,7 +149,7 @@ export function loadKeras2Weights(model: tf.LayersModel, root: LayerNode, weight
       }
       vars.forEach((v, i) => {
         if (!sameShape(v.shape, values[i].shape)) {
-          throw new KerasWeightsError(`layer '${layer.name}' (${cls}): weight ${v.name} has shape ${shapeText(v.shape)} in the model but ${shapeText(values[i].shape)} in the file (${values[i].name})`);
+          throw new KerasWeightsError(`layer '${layer.name}' (${cls}): weight ${v.originalName} has shape ${shapeText(v.shape)} in the model but ${shapeText(values[i].shape)} in the file (${values[i].name})`);
         }
       });
       tf.tidy(() => vars.forEach((v, i) => v.write(tf.tensor(values[i].data, dims(v), 'float32'))));
