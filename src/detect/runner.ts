@@ -13,8 +13,11 @@ export interface RunnerOutput { name: string; shape: (number | null)[] }
 export interface DetectorSplit {
   /** `[N, h, w, C]`. */
   activation: tf.Tensor4D;
-  /** Every output for activations `a` `[M, h, w, C]` of images `rows` (default: row i is image i). Differentiable. */
-  head(a: tf.Tensor4D, rows?: number[]): tf.Tensor[];
+  /**
+   * Every output (or only those listed in `only`; the others are left undefined) for activations `a`
+   * `[M, h, w, C]` of images `rows` (default: row i is image i). Differentiable.
+   */
+  head(a: tf.Tensor4D, rows?: number[], only?: number[]): tf.Tensor[];
   dispose(): void;
 }
 
@@ -28,6 +31,8 @@ export class GraphRunner {
   private readonly outputNodes: string[];
   private readonly layouts: Map<string, 'NHWC' | 'NCHW'>;
   private readonly skips = new Map<string, string[]>();
+  /** Per output: the node before its trailing shape ops, and those ops (replayed for any batch size). */
+  private readonly tails: { source: string; ops: { op: string; shape: number[]; perm?: number[] }[] }[];
 
   constructor(readonly model: tf.GraphModel, private readonly nodes: GraphNode[], readonly name: string, readonly source: string) {
     const input = model.inputs[0];
@@ -46,11 +51,39 @@ export class GraphRunner {
       return outs.map((t) => t.shape);
     });
     this.outputs = this.outputNodes.map((n, i) => ({ name: nodeName(n), shape: [null, ...shapes[order.length + i].slice(1)] }));
+    // Converted graphs often end in Reshapes with the batch (1) written in: the head of a batch of
+    // boxes runs up to the last real op and replays those shape ops with the batch it has.
+    const shapeOf = new Map(order.map((n, i) => [n.name, shapes[i]]));
+    this.outputNodes.forEach((n, i) => shapeOf.set(nodeName(n), shapes[order.length + i]));
+    const permOf = (name: string) => {
+      const w = (model.weights as Record<string, tf.Tensor[]>)[nodeName(name)];
+      return w?.[0] ? Array.from(w[0].dataSync()) : undefined;
+    };
+    this.tails = this.outputNodes.map((out) => {
+      const ops: { op: string; shape: number[]; perm?: number[] }[] = [];
+      let source = out;
+      for (let node = byName.get(nodeName(out)); node && /^(Identity|Reshape|Transpose|Squeeze|ExpandDims)$/.test(node.op) && node.input?.length;) {
+        const shape = shapeOf.get(node.name) ?? [];
+        const perm = node.op === 'Transpose' ? permOf(node.input[1]) : undefined;
+        if (shape[0] !== 1 || (node.op === 'Transpose' && perm?.[0] !== 0)) break;
+        ops.unshift({ op: node.op, shape, perm });
+        source = node.input[0];
+        node = byName.get(nodeName(source));
+      }
+      return { source, ops };
+    });
     this.layers = order.map((n, i) => {
       const layout = this.layouts.get(n.name) ?? 'NHWC';
       const sh = shapes[i];
-      return { name: n.name, type: n.op, layout, shape: sh.length === 4 ? [null, ...(layout === 'NCHW' ? [sh[2], sh[3], sh[1]] : sh.slice(1))] : [null, ...sh.slice(1)] };
+      const shape = sh.length === 4 ? [null, ...(layout === 'NCHW' ? [sh[2], sh[3], sh[1]] : sh.slice(1))] : [null, ...sh.slice(1)];
+      return { name: n.name, type: n.op, layout, shape };
     }).filter((l) => l.shape.length === 4 && (l.shape[1] as number) > 1);
+  }
+
+  /** Executes `names`, always returning a list. */
+  private exec(feed: tf.NamedTensorMap, names: string[]): tf.Tensor[] {
+    const r = this.model.execute(feed, names);
+    return Array.isArray(r) ? r : [r];
   }
 
   private toInput(x: tf.Tensor4D): tf.Tensor4D {
@@ -67,7 +100,7 @@ export class GraphRunner {
 
   /** Every output for an NHWC batch. Caller disposes. */
   run(x: tf.Tensor4D): tf.Tensor[] {
-    return tf.tidy(() => this.model.execute({ [this.input]: this.toInput(x) }, this.outputNodes) as tf.Tensor[]);
+    return tf.tidy(() => this.exec({ [this.input]: this.toInput(x) }, this.outputNodes));
   }
 
   /** Runs the body up to `layer` (NHWC activation) and returns the rest, fed with the activation and the skip inputs. */
@@ -76,7 +109,7 @@ export class GraphRunner {
     if (!this.skips.has(layer.name)) this.skips.set(layer.name, skipInputs(this.nodes, layer.name, this.outputNodes));
     const skips = this.skips.get(layer.name)!;
     const input = this.toInput(x);
-    const fetched = this.model.execute({ [this.input]: input }, [layer.name, ...skips.filter((s) => nodeName(s) !== this.input)]) as tf.Tensor[];
+    const fetched = this.exec({ [this.input]: input }, [layer.name, ...skips.filter((s) => nodeName(s) !== this.input)]);
     const raw = fetched[0] as tf.Tensor4D;
     const activation = layer.layout === 'NCHW' ? tf.tidy(() => toNhwc(raw)) : raw;
     const saved = new Map<string, tf.Tensor>();
@@ -85,11 +118,23 @@ export class GraphRunner {
     else input !== x && input.dispose();
     return {
       activation,
-      head: (a, rows) => {
+      head: (a, rows, only) => {
         const feed: tf.NamedTensorMap = { [layer.name]: layer.layout === 'NCHW' ? toNchw(a) : a };
         const pick = rows && !(rows.length === x.shape[0] && rows.every((r, i) => r === i)) ? tf.tensor1d(rows, 'int32') : undefined;
         for (const [k, t] of saved) feed[k] = pick ? tf.gather(t, pick) : t;
-        return this.model.execute(feed, this.outputNodes) as tf.Tensor[];
+        const wanted = only ?? this.outputNodes.map((_, i) => i);
+        const sources = [...new Set(wanted.map((i) => this.tails[i].source))];
+        const got = this.exec(feed, sources);
+        const out: tf.Tensor[] = new Array(this.outputNodes.length);
+        for (const i of wanted) {
+          let t = got[sources.indexOf(this.tails[i].source)];
+          for (const op of this.tails[i].ops) {
+            if (op.op === 'Transpose') t = t.transpose(op.perm);
+            else if (op.op !== 'Identity') t = t.reshape([a.shape[0], ...op.shape.slice(1)]);
+          }
+          out[i] = t;
+        }
+        return out;
       },
       dispose: () => {
         if (activation !== raw) raw.dispose();
