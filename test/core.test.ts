@@ -1,7 +1,7 @@
 /** Grad-CAM core on the real shared models: where the maps point, batching, targets, layers, leaks. */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { classify, explain } from '../src/core/explain.js';
+import { classify, explain } from '../src/index.js';
 import { readImage } from '../src/node/image.js';
 import { MODEL_025, MODEL_075, MODEL_GRAPH, model, pearson, referenceInput, sharedImage } from './helpers.js';
 
@@ -94,7 +94,9 @@ describe('targets, layers and batching (α=0.25)', () => {
 describe('GraphModel (TF-Hub MobileNet 0.25, 1001 classes)', () => {
   it('explains by node name, with background at index 0 in the label map', async () => {
     const g = await model(MODEL_GRAPH);
-    expect(g.kind).toBe('graph');
+    expect(g.format).toBe('graph');
+    expect(g.name).toBe('mobilenet_v1_0.25_224_graph'); // the folder's name, not "model.json"
+    expect(g.activation).toBe('none'); // TF-Hub's classifier outputs logits
     expect(g.labels.length).toBe(1001);
     expect(g.labels[0]).toBe('background');
     expect(g.defaultLayer).toBe('module_apply_default/MobilenetV1/MobilenetV1/Conv2d_13_pointwise/Relu6');

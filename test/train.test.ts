@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explain } from '../src/core/explain.js';
+import { explain } from '../src/index.js';
 import { preprocess } from '../src/core/image.js';
 import type { ExplainableModel } from '../src/model/types.js';
 import { LayersExplainableModel } from '../src/model/layers-model.js';

@@ -6,21 +6,26 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import sharp from 'sharp';
-import { explain, type Grid } from '../core/explain.js';
 import { combineGuided, guidedBackprop, saliencyImage } from '../core/guided.js';
+import type { Grid } from '../core/types.js';
+import { explain } from '../explain.js';
+import type { Target } from '../targets/index.js';
 import type { RgbImage } from '../core/image.js';
 import { getMethod, methods } from '../methods/index.js';
 import { readImage } from '../node/image.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';
 import { overlay } from '../render/overlay.js';
-import { resolveClass } from '../targets/index.js';
+import { resolveLayers } from '../core/explain.js';
 import { openModel, positiveInt, withModelOptions, type ModelOptions } from './common.js';
 import { withMapOptions } from './explain.js';
+import { cliTargets } from './targets.js';
 
 export interface CompareCliOptions extends ModelOptions {
   class: string[];
+  target: string[];
+  mask?: string;
   methods: string;
-  layer: string;
+  layer: string[];
   out: string;
   batch: number;
   colormap: ColormapName;
@@ -48,25 +53,25 @@ export async function runCompare(file: string, opts: CompareCliOptions): Promise
   const image = await readImage(file);
   const model = await openModel(opts);
   try {
-    const layer = model.resolveLayer(opts.layer);
-    const targets = opts.class.map((c) => resolveClass(c, model.labels));
+    const layer = resolveLayers(model, opts.layer);
+    const targets = await cliTargets(model, [...opts.class, ...opts.target], opts.mask);
     const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
     const rows: { title: string; tile: RgbImage }[][] = [];
     let gradcamMaps: Grid[] = [];
-    const guidedClass: number[] = [];
+    const guidedTarget: Target[] = [];
     for (const method of chosen) {
       process.stderr.write(`${method.title}…\n`);
       const [r] = await explain(model, [image], { method, layer, targets, top: targets.length ? 0 : 1, batchSize: opts.batch, onWarning: warn });
       r.targets.forEach((t, i) => {
-        guidedClass[i] = t.classIndex;
-        rows[i] ??= [{ title: `${t.className.split(',')[0]} (${t.classIndex}) p=${t.probability.toFixed(3)}`, tile: image }];
+        guidedTarget[i] = t.explained;
+        rows[i] ??= [{ title: t.classIndex >= 0 && t.target.startsWith('class ') ? `${t.className.split(',')[0]} (${t.classIndex}) p=${t.probability.toFixed(3)}` : t.target, tile: image }];
         rows[i].push({ title: method.title, tile: overlay(image, t.heatmap, opts) });
       });
       if (method.name === 'gradcam') gradcamMaps = r.targets.map((t) => t.cam);
     }
     if (opts.guided && gradcamMaps.length) {
       process.stderr.write('Guided Grad-CAM…\n');
-      const [guided] = await guidedBackprop(model, [image], { targets: rows.map((_, i) => guidedClass[i]), top: 0, onWarning: warn });
+      const [guided] = await guidedBackprop(model, [image], { targets: [rows.map((_, i) => guidedTarget[i])], top: 0, onWarning: warn });
       for (const [i, g] of guided.entries()) {
         const col = rows[i].findIndex((c) => c.title === getMethod('gradcam').title) + 1;
         rows[i].splice(col, 0, { title: 'Guided Grad-CAM', tile: saliencyImage(combineGuided(g, gradcamMaps[i]), g.width, g.height) });
