@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GradcamError, type ExplainableModel, type SplitRun } from '../model/types.js';
 import { negated, parseTarget, topK, type ParseOptions, type Target, type TargetSpec } from '../targets/index.js';
 import { WASM_SAFE_GRADIENTS, withGradients } from './gradients.js';
+import { withCamKernels } from './kernels.js';
 import { imageSize, inputRegion, preprocessBatch, type ImageInput } from './image.js';
 import { fuseMaps, mapOnImage, normaliseMaps, peakOf, upsampleMap } from './maps.js';
 import type { CamMethod, CamOutput, PerturbationContext } from './method.js';
@@ -358,7 +359,7 @@ export async function withCpuFallback<T>(
   if (backend === 'cpu') return { value: compute(), backend };
   if (needsCpu.get(model)?.has(what)) return { value: await onBackend('cpu', compute), backend: 'cpu' };
   try {
-    return { value: withGradients(WASM_SAFE_GRADIENTS, compute), backend };
+    return { value: withGradients(WASM_SAFE_GRADIENTS, () => withCamKernels(compute)), backend };
   } catch (e) {
     if (!MISSING_KERNEL.test((e as Error).message)) throw e;
     onWarning?.(`${(e as Error).message.split('\n')[0]}: computing ${what} on the cpu backend instead`);

@@ -3,19 +3,17 @@
  * what made the model put it there (the gradient of the box's own score cell, see `cam.ts`).
  */
 import * as tf from '@tensorflow/tfjs';
+import { explainWith } from '../core/explain.js';
 import { preprocess, toPixels, type ImageInput, imageSize } from '../core/image.js';
 import type { CamMethod } from '../core/method.js';
+import type { Grid } from '../core/types.js';
 import { getMethod } from '../methods/index.js';
-import { GradcamError } from '../model/types.js';
-import { boxMaps } from './cam.js';
+import { GradcamError, type ExplainableModel, type Preprocessing } from '../model/types.js';
 import { resolveDetector, type DetectorConfig, type DetectorSettings } from './config.js';
-import { finalDetections, readOutputs, usedOutputs, type Detection } from './decode.js';
+import { finalDetections, readOutputs, type Detection } from './decode.js';
 import type { LayoutName } from './layouts.js';
 import type { Box } from './nms.js';
-import type { GraphRunner } from './runner.js';
-
-/** A single-channel float map, row-major. */
-export interface Grid { data: Float32Array; width: number; height: number }
+import { detectionTarget, type DetectionTarget } from './targets.js';
 
 /** A detection with its map. */
 export interface ExplainedDetection extends Detection {
@@ -42,7 +40,7 @@ export interface ImageDetections {
 
 /** A detector: a model and its resolved configuration. */
 export interface Detector {
-  model: GraphRunner;
+  model: ExplainableModel;
   config: DetectorConfig;
 }
 
@@ -71,11 +69,26 @@ export interface DetectOptions extends DetectorSettings {
    */
   resize?: 'library' | 'bilinear';
   onProgress?: (done: number, total: number) => void;
+  onWarning?: (message: string) => void;
 }
 
-/** Wraps a loaded graph as a detector, resolving its configuration; throws "not a detector" for classifiers. */
-export function toDetector(model: GraphRunner, ...settings: (DetectorSettings | undefined)[]): Detector {
-  return { model, config: resolveDetector(model, model.size, { range: [0, 1], resize: 'squash' }, ...settings) };
+/**
+ * A loaded model as a detector, its configuration resolved from its outputs, `settings` (metadata,
+ * options) and the layout's defaults; throws a "not a detector" {@link GradcamError} for classifiers.
+ * The model is seen through its detector preprocessing (e.g. CenterNet's 0…255 input range).
+ */
+export function toDetector(model: ExplainableModel | Detector, ...settings: (DetectorSettings | undefined)[]): Detector {
+  if ('config' in model && 'model' in model) return settings.some(Boolean) ? toDetector(model.model, ...settings) : model;
+  const m = model as ExplainableModel;
+  const config = resolveDetector(m, m.preprocessing.size, m.preprocessing, ...settings);
+  return { model: withPreprocessing(m, config.preprocessing), config };
+}
+
+/** The model with another preprocessing (everything else shared). */
+function withPreprocessing(model: ExplainableModel, preprocessing: Preprocessing): ExplainableModel {
+  const p = model.preprocessing;
+  if (p.range[0] === preprocessing.range[0] && p.range[1] === preprocessing.range[1] && p.size[0] === preprocessing.size[0] && p.size[1] === preprocessing.size[1]) return model;
+  return Object.create(model, { preprocessing: { value: preprocessing, enumerable: true } }) as ExplainableModel;
 }
 
 /** The network input for an image, `[1, H, W, 3]`. */
@@ -102,39 +115,6 @@ function resolveClasses(spec: (string | number)[] | undefined, labels: string[])
   }));
 }
 
-/** Normalises a map to [0, 1] after ReLU (pytorch-grad-cam's rule). */
-function normalise(raw: Float32Array): Float32Array {
-  const out = new Float32Array(raw.length);
-  let min = Infinity, max = -Infinity;
-  for (let i = 0; i < raw.length; i++) { const v = Math.max(0, raw[i]); out[i] = v; min = Math.min(min, v); max = Math.max(max, v); }
-  for (let i = 0; i < out.length; i++) out[i] = (out[i] - min) / (max - min + 1e-7);
-  return out;
-}
-
-/** Bilinear (half-pixel centres) upsampling of a `[h, w]` map to the image, renormalised to [0, 1]. */
-export function upsampleMap(cam: Float32Array, h: number, w: number, width: number, height: number): Grid {
-  const t = tf.tidy(() => {
-    let up = tf.image.resizeBilinear(tf.tensor3d(cam, [h, w, 1]), [height, width], false, true);
-    up = up.sub(up.min());
-    return up.div(up.max().add(1e-7));
-  });
-  const data = t.dataSync() as Float32Array;
-  t.dispose();
-  return { data, width, height };
-}
-
-/** Argmax of a map; ties (flat maxima) resolved to their centroid. Null for an all-zero map. */
-export function peakOf(map: Grid): { x: number; y: number } | null {
-  let max = -Infinity;
-  for (const v of map.data) if (v > max) max = v;
-  if (!(max > 0)) return null;
-  let sx = 0, sy = 0, n = 0;
-  for (let i = 0; i < map.data.length; i++) {
-    if (map.data[i] >= max - 1e-6) { sx += i % map.width; sy += Math.floor(i / map.width); n++; }
-  }
-  return { x: Math.round(sx / n), y: Math.round(sy / n) };
-}
-
 /** Share of a map's mass inside a box (clipped to the image). */
 export function energyInBox(map: Grid, box: Box): number {
   const x0 = Math.max(0, Math.floor(box[0])), y0 = Math.max(0, Math.floor(box[1]));
@@ -153,68 +133,72 @@ export function energyInBox(map: Grid, box: Box): number {
 /** Whether a point lies in a box (inclusive). */
 export const inBox = (p: { x: number; y: number } | null | undefined, b: Box) => !!p && p.x >= b[0] && p.x <= b[2] && p.y >= b[1] && p.y <= b[3];
 
-/** Detections of one image, with maps when `explain` is on. */
-export function detectOne(detector: Detector, image: ImageInput, opts: DetectOptions = {}): ImageDetections {
+/** The targets of an image's detections, for `explain`. */
+export function detectionTargets(detector: Detector, detections: Detection[]): DetectionTarget[] {
+  const sigmoidOutput0 = detector.model.activation === 'sigmoid';
+  return detections.map((d, k) => detectionTarget({ classIndex: d.classIndex, className: d.className, score: d.score, box: d.box, cells: d.raw.cells }, { index: k, sigmoidOutput0 }));
+}
+
+/** Decoded detections of one image (no maps). */
+export async function detectBoxes(detector: Detector, image: ImageInput, opts: DetectOptions = {}): Promise<Detection[]> {
   const { model, config } = detector;
   const { width, height } = imageSize(image);
-  const keepClasses = resolveClasses(opts.classes, config.labels);
+  const keep = resolveClasses(opts.classes, config.labels);
   const x = detectorInput(image, config, opts.resize);
+  let outs: tf.Tensor[] = [];
   try {
-    if (opts.explain === false) {
-      const outs = model.run(x);
-      try {
-        const dets = finalDetections(readOutputs(outs, config), config, width, height).filter((d) => !keepClasses || keepClasses.has(d.classIndex));
-        return { width, height, detections: dets, backend: tf.getBackend() };
-      } finally {
-        tf.dispose(outs);
-      }
-    }
-    const defaults = DEFAULT_EXPLANATION[config.layout];
-    const layerName = !opts.layer || opts.layer === 'auto' ? defaults.layer ?? lastGrid(model) : opts.layer;
-    const layer = model.resolveLayer(layerName);
-    const method = typeof opts.method === 'object' ? opts.method : getMethod(opts.method ?? defaults.method);
-    if (!method.needsGradients) throw new GradcamError(`method '${method.name}' is not available for detections: use a gradient method (hirescam, layercam, gradcam, gradcam++, xgradcam, eigengradcam)`);
-    const split = model.split(x, layer.name);
-    try {
-      // The forward pass for the boxes runs through the same split (no second body pass).
-      const outs = tf.tidy(() => split.head(split.activation, undefined, usedOutputs(config)));
-      let dets: Detection[];
-      try {
-        dets = finalDetections(readOutputs(outs, config), config, width, height).filter((d) => !keepClasses || keepClasses.has(d.classIndex));
-      } finally {
-        tf.dispose(outs);
-      }
-      const result: ImageDetections = { width, height, detections: dets, layer: layer.name, method: method.name, backend: tf.getBackend() };
-      if (!dets.length) return result;
-      const maps = boxMaps(split, dets.map((d) => d.raw.cells), method);
-      const [h, w] = maps.grid;
-      result.detections = dets.map((d, k) => {
-        const cam = normalise(maps.raw.subarray(k * h * w, (k + 1) * h * w));
-        const heatmap = upsampleMap(cam, h, w, width, height);
-        const peak = peakOf(heatmap);
-        return { ...d, cam: { data: cam, width: w, height: h }, heatmap, peak, energyInBox: energyInBox(heatmap, d.box) };
-      });
-      return result;
-    } finally {
-      split.dispose();
-    }
+    outs = await model.run(x);
+    if (model.activation === 'sigmoid') outs[0] = tf.tidy(() => tf.sigmoid(outs[0]));
+    return finalDetections(readOutputs(outs, config), config, width, height).filter((d) => !keep || keep.has(d.classIndex));
   } finally {
+    tf.dispose(outs);
     x.dispose();
   }
 }
 
-/** The last layer with a spatial grid larger than 1×1 and more than 4 channels (fallback default). */
-function lastGrid(model: GraphRunner): string {
-  const l = [...model.layers].reverse().find((q) => (q.shape[1] as number) > 1 && (q.shape[3] as number) > 4);
-  if (!l) throw new GradcamError('the detector has no spatial layer to explain');
-  return l.name;
+/** The layer and method a detector's maps use by default (see {@link DEFAULT_EXPLANATION}). */
+export function defaultExplanation(detector: Detector, opts: Pick<DetectOptions, 'layer' | 'method'> = {}): { layer: string; method: CamMethod } {
+  const d = DEFAULT_EXPLANATION[detector.config.layout];
+  const model = detector.model;
+  let layer = opts.layer && opts.layer !== 'auto' ? opts.layer : undefined;
+  if (!layer && d.layer) layer = model.layers.find((l) => l.name === d.layer || l.name.endsWith(`/${d.layer}`))?.name;
+  return { layer: model.resolveLayer(layer ?? 'auto'), method: typeof opts.method === 'object' ? opts.method : getMethod(opts.method ?? d.method) };
 }
 
-/** Detections (and maps) for several images, one at a time. */
-export async function detect(detector: Detector, images: ImageInput[], opts: DetectOptions = {}): Promise<ImageDetections[]> {
+/**
+ * Detects objects in images and (unless `explain: false`) explains every box: its map is the chosen
+ * method's for the detection's own score cell, all boxes of an image in one batched pass of `explain`.
+ *
+ * @example
+ * ```ts
+ * const model = await loadModel('../shared/models/detect/centernet');
+ * const [r] = await detect(model, [await readImage('cat_dog.jpg')]);
+ * console.log(r.detections.map((d) => [d.className, d.score, d.box, d.peak]));
+ * ```
+ */
+export async function detect(model: ExplainableModel | Detector, images: ImageInput[], opts: DetectOptions = {}): Promise<ImageDetections[]> {
+  const detector = toDetector(model, opts);
+  const explainIt = opts.explain !== false;
+  const how = explainIt ? defaultExplanation(detector, opts) : undefined;
   const out: ImageDetections[] = [];
   for (let i = 0; i < images.length; i++) {
-    out.push(detectOne(detector, images[i], opts));
+    const image = images[i];
+    const { width, height } = imageSize(image);
+    const dets = await detectBoxes(detector, image, opts);
+    const result: ImageDetections = { width, height, detections: dets, backend: tf.getBackend() };
+    if (how) {
+      result.layer = how.layer;
+      result.method = how.method.name;
+      if (dets.length) {
+        const [e] = await explainWith(detector.model, [image], how.method, { targets: [detectionTargets(detector, dets)], top: 0, layer: how.layer, onWarning: opts.onWarning });
+        result.backend = e.backend;
+        result.detections = dets.map((d, k) => {
+          const t = e.targets[k];
+          return { ...d, cam: t.cam, heatmap: t.heatmap, peak: t.peak, energyInBox: energyInBox(t.heatmap, d.box) };
+        });
+      }
+    }
+    out.push(result);
     opts.onProgress?.(i + 1, images.length);
   }
   return out;

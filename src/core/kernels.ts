@@ -11,7 +11,7 @@
  * registry is exactly as before, so a user's training never sees a zero filter gradient.
  */
 import * as tf from '@tensorflow/tfjs';
-import { depthwiseInputGradient } from '../core/gradients.js';
+import { depthwiseInputGradient } from './gradients.js';
 
 type Attrs = Record<string, unknown>;
 
