@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { explainWith } from '../core/explain.js';
 import { preprocess, toPixels, type ImageInput, imageSize } from '../core/image.js';
 import type { CamMethod } from '../core/method.js';
-import type { Grid } from '../core/types.js';
+import type { Grid, TargetExplanation } from '../core/types.js';
 import { getMethod } from '../methods/index.js';
 import { GradcamError, type ExplainableModel, type Preprocessing } from '../model/types.js';
 import { resolveDetector, type DetectorConfig, type DetectorSettings } from './config.js';
@@ -70,6 +70,8 @@ export interface DetectOptions extends DetectorSettings {
   resize?: 'library' | 'bilinear';
   onProgress?: (done: number, total: number) => void;
   onWarning?: (message: string) => void;
+  /** Boxes explained per backward pass (default 2; memory grows with it: CenterNet at its default layer needs ~360 MB of wasm heap per box). */
+  boxBatch?: number;
 }
 
 /**
@@ -190,10 +192,17 @@ export async function detect(model: ExplainableModel | Detector, images: ImageIn
       result.layer = how.layer;
       result.method = how.method.name;
       if (dets.length) {
-        const [e] = await explainWith(detector.model, [image], how.method, { targets: [detectionTargets(detector, dets)], top: 0, layer: how.layer, onWarning: opts.onWarning });
-        result.backend = e.backend;
+        // Boxes of an image in batches of `boxBatch` (one backward pass each; memory grows with the batch).
+        const targets = detectionTargets(detector, dets);
+        const explained: TargetExplanation[] = [];
+        const step = Math.max(1, opts.boxBatch ?? 2);
+        for (let s = 0; s < targets.length; s += step) {
+          const [e] = await explainWith(detector.model, [image], how.method, { targets: [targets.slice(s, s + step)], top: 0, layer: how.layer, onWarning: opts.onWarning });
+          result.backend = e.backend;
+          explained.push(...e.targets);
+        }
         result.detections = dets.map((d, k) => {
-          const t = e.targets[k];
+          const t = explained[k];
           return { ...d, cam: t.cam, heatmap: t.heatmap, peak: t.peak, energyInBox: energyInBox(t.heatmap, d.box) };
         });
       }

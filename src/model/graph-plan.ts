@@ -225,16 +225,19 @@ export class GraphPlan {
           for (const op of this.tails[i].ops) t = op.op === 'Transpose' ? t.transpose(op.perm) : op.op === 'Identity' ? t : t.reshape([m, ...op.shape.slice(1)]);
           out[i] = t;
         }
-        const rest = this.outNodes.map((_, i) => i).filter((i) => !safe.includes(i));
-        if (rest.length) {
-          // One row at a time, fed with that row of everything already computed.
-          const per = Array.from({ length: m }, (_, r) => {
-            const f: tf.NamedTensorMap = {};
-            for (const [k, t] of Object.entries(feed)) f[k] = t.slice(r, 1);
-            sources.forEach((s, j) => { f[s] = got[j].slice(r, 1); });
-            return this.exec(f, rest.map((i) => this.outNodes[i]));
+        // Outputs whose computation fixes the batch: one row at a time, fed with that row of everything
+        // already computed, and only when read (a detection target never reads them).
+        for (const i of this.outNodes.map((_, j) => j).filter((j) => !safe.includes(j))) {
+          let value: tf.Tensor | undefined;
+          Object.defineProperty(out, i, {
+            enumerable: true,
+            get: () => value ??= tf.concat(Array.from({ length: m }, (_, r) => {
+              const f: tf.NamedTensorMap = {};
+              for (const [k, t] of Object.entries(feed)) f[k] = t.slice(r, 1);
+              sources.forEach((src, j) => { f[src] = got[j].slice(r, 1); });
+              return this.exec(f, [this.outNodes[i]])[0];
+            })),
           });
-          rest.forEach((i, j) => { out[i] = tf.concat(per.map((p) => p[j])); });
         }
         return out;
       },
