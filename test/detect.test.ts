@@ -3,7 +3,9 @@
  * a map per box that lands in its own box, the YOLO export layouts on small built models against
  * hand-computed boxes, the errors, and the scoping of the zero filter-gradient kernels.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withCamKernels } from '../src/core/kernels.js';
@@ -13,7 +15,7 @@ import { explain } from '../src/index.js';
 import { wrapModel } from '../src/model/load.js';
 import type { ExplainableModel } from '../src/model/types.js';
 import { readImage } from '../src/node/image.js';
-import { MODEL_025, model, sharedImage, sharedModel } from './helpers.js';
+import { MODEL_025, model, runCli, sharedImage, sharedModel } from './helpers.js';
 
 interface Expected { image: string; width: number; height: number; detections: { class: string; classIndex: number; score: number; box: Box }[] }
 const expected = (name: string): Expected[] =>
@@ -59,9 +61,17 @@ describe.each(['centernet', 'nanodet'])('%s', (name) => {
     expect(cat.energyInBox!).toBeGreaterThan(0.5);
   }, 60_000);
 
-  it('refuses `explain` without a detection target, naming `detect`', async () => {
-    await expect(explain(m, [await readImage(sharedImage('both.png'))])).rejects.toThrow(/object detector.*detect/);
-  });
+  it('refuses `explain` without a detection target, naming `detect`; explains a detection target like any target', async () => {
+    const img = await readImage(sharedImage('both.png'));
+    await expect(explain(m, [img])).rejects.toThrow(/object detector.*detect/);
+    if (name !== 'nanodet') return; // one detector is enough here (speed)
+    const detector = toDetector(m);
+    const dets = await detectBoxes(detector, img);
+    const cat = dets.findIndex((d) => d.className === 'cat');
+    const [r] = await explain(detector.model, [img], { targets: [detectionTargets(detector, dets)[cat]], method: 'layercam', layer: 'onnx_tf_prefix_Add_107' });
+    expect(r.targets[0].target).toMatch(/detection .*"cat"/);
+    expect(inBox(r.targets[0].peak, dets[cat].box)).toBe(true);
+  }, 30_000);
 });
 
 /**
@@ -127,6 +137,18 @@ describe('YOLO export layouts on built models', () => {
 });
 
 describe('errors and scoping', () => {
+  it('gradcam detect: a bad file is one line and the batch continues', async () => {
+    const out = path.join(os.tmpdir(), `gradcam-detect-${process.pid}`);
+    const bad = path.join(os.tmpdir(), `not-an-image-${process.pid}.jpg`);
+    writeFileSync(bad, 'no');
+    const r = await runCli(['detect', bad, sharedImage('cat_dog.jpg'), '--model', sharedModel('detect/nanodet'), '--no-maps', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('error:'))).toEqual([`error: ${bad}: not an image (unsupported or unrecognised format)`]);
+    const json = JSON.parse(readFileSync(path.join(out, 'cat_dog.json'), 'utf8')) as { detections: { className: string }[] };
+    expect(json.detections.map((d) => d.className).sort()).toEqual(['cat', 'dog']);
+    expect(existsSync(path.join(out, 'cat_dog.png'))).toBe(true);
+  }, 60_000);
+
   it('a classifier passed to detect is "not a detector"', async () => {
     const m = await model(MODEL_025);
     await expect(detect(m, [{ data: new Uint8Array(32 * 32 * 3), width: 32, height: 32 }])).rejects.toThrow(/not a detector/);
