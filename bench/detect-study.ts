@@ -22,7 +22,7 @@ import { table } from './util.js';
 
 const LAYERS: Record<string, string[]> = {
   centernet: ['extern1/hard_swish/mul_1', 'MobilenetV3/expanded_conv_11/add', 'CenternetHead/Relu', 'CenternetHead/Relu_1', 'CenternetHead/Relu_2'],
-  nanodet: ['onnx_tf_prefix_Concat_62', 'onnx_tf_prefix_Concat_27', 'onnx_tf_prefix_Add_107', 'onnx_tf_prefix_LeakyRelu_151'],
+  nanodet: ['onnx_tf_prefix_Concat_62', 'onnx_tf_prefix_Concat_27', 'onnx_tf_prefix_Add_86', 'onnx_tf_prefix_Add_107'],
 };
 const METHODS = ['gradcam', 'hirescam', 'layercam', 'gradcam++'];
 const DELETION_METHODS = ['gradcam', 'hirescam', 'layercam'];

@@ -105,7 +105,7 @@ export class GraphPlan {
   private readonly byName: Map<string, GraphNode>;
   private layouts = new Map<string, 'NHWC' | 'NCHW'>();
   private tails: Tail[] = [];
-  private readonly perLayer = new Map<string, { skips: string[]; unsafe: Set<number> }>();
+  private readonly perLayer = new Map<string, { skips: string[]; unsafe: Set<number>; independent: number[] }>();
 
   constructor(readonly model: tf.GraphModel, private readonly nodes: GraphNode[], private readonly input: string, private readonly outNodes: string[]) {
     this.byName = new Map(nodes.map((n) => [n.name, n]));
@@ -188,7 +188,9 @@ export class GraphPlan {
       this.tails.forEach((t, i) => {
         if (ancestors(this.byName, [t.source]).some((n) => down.has(n.name) && n.name !== layer && BATCH_FIXING.test(n.op))) unsafe.add(i);
       });
-      p = { skips, unsafe };
+      // Outputs the layer does not reach (e.g. another stride's head): computed with the body.
+      const independent = this.tails.map((t, i) => (down.has(nodeName(t.source)) ? -1 : i)).filter((i) => i >= 0);
+      p = { skips, unsafe, independent };
       this.perLayer.set(layer, p);
     }
     return p;
@@ -196,17 +198,19 @@ export class GraphPlan {
 
   /** Runs the body to `layer` and returns its NHWC activation and the rest as a function of it. `x` stays the caller's. */
   split(x: tf.Tensor4D, layer: string): PlannedSplit {
-    const { skips, unsafe } = this.layerPlan(layer);
+    const { skips, unsafe, independent } = this.layerPlan(layer);
+    const fixed = [...new Set(independent.map((i) => this.tails[i].source))];
     const nchw = this.layouts.get(layer) === 'NCHW';
     const fromInput = skips.filter((s) => nodeName(s) === nodeName(this.input));
     const inner = skips.filter((s) => nodeName(s) !== nodeName(this.input));
-    const body = (xi: tf.Tensor4D) => this.exec({ [this.input]: this.toInput(xi) }, [layer, ...inner]);
+    const body = (xi: tf.Tensor4D) => this.exec({ [this.input]: this.toInput(xi) }, [layer, ...inner, ...fixed]);
     const [activation, ...saved] = tf.tidy(() => {
       const got = !this.fixedBatch || x.shape[0] === 1
         ? body(x)
         : ((per) => per[0].map((_, j) => tf.concat(per.map((p) => p[j]))))(Array.from({ length: x.shape[0] }, (_, i) => body(x.slice(i, 1))));
-      return [nchw ? got[0].transpose([0, 2, 3, 1]) : got[0], ...got.slice(1), ...(fromInput.length ? [this.toInput(x)] : [])];
+      return [nchw ? got[0].transpose([0, 2, 3, 1]) : got[0], ...got.slice(1), ...(fromInput.length ? [this.inputLayout === 'NCHW' ? this.toInput(x) : x.clone()] : [])];
     }) as [tf.Tensor4D, ...tf.Tensor[]];
+    const constants = saved.splice(inner.length, fixed.length);
     const feeds = [...inner, ...fromInput.map(() => this.input)];
     return {
       activation: activation as tf.Tensor4D,
@@ -218,7 +222,13 @@ export class GraphPlan {
         feeds.forEach((name, i) => { feed[name] = idx ? tf.gather(saved[i], idx) : saved[i]; });
         const safe = this.outNodes.map((_, i) => i).filter((i) => m === 1 || !unsafe.has(i));
         const sources = [...new Set(safe.map((i) => this.tails[i].source))];
-        const got = sources.length ? this.exec(feed, sources) : [];
+        const computed = sources.filter((src) => !fixed.includes(src));
+        const ran = computed.length ? this.exec(feed, computed) : [];
+        // An output the layer does not reach still takes `a` (times 0), so its gradient is zero, not an error.
+        const zero = fixed.length ? a.sum().mul(0) : undefined;
+        const got = sources.map((src) => (fixed.includes(src)
+          ? (idx ? tf.gather(constants[fixed.indexOf(src)], idx) : constants[fixed.indexOf(src)]).add(zero!)
+          : ran[computed.indexOf(src)]));
         const out: tf.Tensor[] = new Array(this.outNodes.length);
         for (const i of safe) {
           let t = got[sources.indexOf(this.tails[i].source)];
@@ -241,7 +251,7 @@ export class GraphPlan {
         }
         return out;
       },
-      dispose: () => tf.dispose([activation, ...saved]),
+      dispose: () => tf.dispose([activation, ...saved, ...constants]),
     };
   }
 }
