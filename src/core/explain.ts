@@ -108,7 +108,13 @@ function totalScore(outs: tf.Tensor[], targets: Target[], images: number[]): tf.
     for (const ms of byImage.values()) {
       // Rows by slicing (a gather's gradient needs UnsortedSegmentSum, which wasm lacks).
       const rowsOf = (o: tf.Tensor) => (ms.length === 1 ? o.slice(ms[0], 1) : tf.concat(ms.map((m) => o.slice(m, 1))));
-      total = total.add(t.score(outs.map(rowsOf)).sum());
+      // Sliced when read: a target reading one output (e.g. a detection's heatmap) does not make the others run.
+      const view: tf.Tensor[] = new Array(outs.length);
+      for (let i = 0; i < outs.length; i++) {
+        let v: tf.Tensor | undefined;
+        Object.defineProperty(view, i, { enumerable: true, get: () => (v ??= rowsOf(outs[i])) });
+      }
+      total = total.add(t.score(view).sum());
     }
   }
   return total;

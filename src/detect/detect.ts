@@ -74,7 +74,7 @@ export interface DetectOptions extends DetectorSettings {
   resize?: 'library' | 'bilinear';
   onProgress?: (done: number, total: number) => void;
   onWarning?: (message: string) => void;
-  /** Boxes explained per backward pass (default 2; memory grows with it: CenterNet at its default layer needs ~360 MB of wasm heap per box). */
+  /** Boxes explained per backward pass (default 4; memory grows with it: CenterNet at its default layer needs ~250 MB of wasm heap per box). */
   boxBatch?: number;
 }
 
@@ -199,7 +199,7 @@ export async function detect(model: ExplainableModel | Detector, images: ImageIn
         // Boxes of an image in batches of `boxBatch` (one backward pass each; memory grows with the batch).
         const targets = detectionTargets(detector, dets);
         const explained: TargetExplanation[] = [];
-        const step = Math.max(1, opts.boxBatch ?? 2);
+        const step = Math.max(1, opts.boxBatch ?? 4);
         for (let s = 0; s < targets.length; s += step) {
           const [e] = await explainWith(detector.model, [image], how.method, { targets: [targets.slice(s, s + step)], top: 0, layer: how.layer, onWarning: opts.onWarning });
           result.backend = e.backend;
