@@ -11,10 +11,11 @@
 export { explain, guidedGradcam, resolveMethod } from './explain.js';
 export type { ExplainOptions } from './explain.js';
 export { classify } from './core/explain.js';
+export type { CoreExplainOptions } from './core/explain.js';
 export type { Grid, ImageExplanation, LayerMap, Prediction, TargetExplanation } from './core/types.js';
 export type { ImageInput, RgbImage } from './core/image.js';
 export { preprocess } from './core/image.js';
-export { guidedBackprop, combineGuided, saliencyImage } from './core/guided.js';
+export { guidedBackprop, combineGuided, guidedImage, saliencyImage } from './core/guided.js';
 export type { GuidedOptions, GuidedTarget } from './core/guided.js';
 /** Methods: the registry, and what a custom method implements. */
 export { termsSum, weightedSum } from './core/method.js';
@@ -34,9 +35,15 @@ export { shapeText } from './model/layers.js';
 export { colormapNames, colormapTable } from './render/colormap.js';
 export type { ColormapName } from './render/colormap.js';
 export { colorize, overlay } from './render/overlay.js';
+export { escapeHtml } from './render/html.js';
 export type { RenderOptions } from './render/overlay.js';
 export { gridRows, toJson } from './render/json.js';
 export type { ExplanationJson, TargetJson } from './render/json.js';
+/** Reports: the audit of a dataset and the compare grid (data; the CLI renders them). */
+export { audit } from './report/audit.js';
+export type { AuditEntry, AuditGroup, AuditItem, AuditOptions, AuditResult } from './report/audit.js';
+export { compareGrid, targetTitle } from './report/compare.js';
+export type { CompareOptions, CompareTile } from './report/compare.js';
 /** Evaluation: every metric for every method (the metrics themselves: `gradcam/metrics`). */
 export { evaluate, METRICS } from './metrics/evaluate.js';
 export type { EvalImage, EvaluateOptions, EvalResult, MethodResult, CaseResult, MetricName } from './metrics/evaluate.js';

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  classify, contrast, explain, parseTarget, similarTo, TARGET_FORMS, type ExplainableModel, type Target,
+  classify, contrast, explain, parseTarget, segment, similarTo, TARGET_FORMS, type ExplainableModel, type Target,
 } from '../src/index.js';
 import { wrapModel } from '../src/model/load.js';
 import { initBackend } from '../src/node/backend.js';
@@ -74,6 +74,12 @@ describe('segmentation target (SemanticSegmentationTarget) on conv 1×1 → conv
       closeTo(gc.targets[0].rawCam.data, A.map((a) => frac * a.reduce((s, v, k) => s + v * V[k][c], 0)));
     }
     expect(tested).toBeGreaterThanOrEqual(2); // two classes share the image: the masks differ
+    // A plain class (or the top class) of a segmentation model is its segment target; its logit the pixels' mean.
+    const [top] = await explain(m, [img], { method: 'hirescam', layer: 'feat' });
+    const mean = [0, 1, 2].map((c) => L.reduce((s, l) => s + l[c], 0) / (S * S));
+    const best = mean.indexOf(Math.max(...mean));
+    expect([top.targets[0].target, top.predictions[0].classIndex]).toEqual([`segment class ${best} "class ${best}"`, best]);
+    expect(top.predictions[0].logit).toBeCloseTo(mean[best], 4);
   });
 
   it('a given mask (any resolution, resized nearest) replaces the argmax', async () => {
@@ -83,6 +89,12 @@ describe('segmentation target (SemanticSegmentationTarget) on conv 1×1 → conv
     const M = A.map((_, i) => (i % S < 4 ? 1 : 0));
     closeTo(r.targets[0].rawCam.data, A.map((a, i) => M[i] * a.reduce((s, v, k) => s + v * V[k][1], 0)));
     expect(r.targets[0].rawCam.data.filter((_, i) => i % S >= 4).every((v) => v === 0)).toBe(true);
+    // The same mask as a tensor (the caller's: not disposed by the target).
+    const t = tf.tensor2d(mask.data, [16, 16]);
+    const [rt] = await explain(m, [img], { method: 'hirescam', layer: 'feat', targets: [segment(1, t)] });
+    closeTo(rt.targets[0].rawCam.data, r.targets[0].rawCam.data, 1e-6);
+    expect(t.isDisposed).toBe(false);
+    t.dispose();
   });
 });
 

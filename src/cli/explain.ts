@@ -1,8 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
-import sharp from 'sharp';
-import { combineGuided, guidedBackprop, saliencyImage } from '../core/guided.js';
+import { Option, type Command } from 'commander';
+import { guidedBackprop, guidedImage } from '../core/guided.js';
 import type { ImageExplanation, TargetExplanation } from '../core/types.js';
 import { explain } from '../explain.js';
 import { inputRegion } from '../core/image.js';
@@ -76,9 +75,8 @@ async function writeGuided(
   for (const [i, d] of items.entries()) {
     const region = inputRegion(d.image.width, d.image.height, model.preprocessing);
     for (const [k, g] of guided[i].entries()) {
-      const img = saliencyImage(combineGuided(g, results[i].targets[k].cam), g.width, g.height);
-      const png = await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } })
-        .resize(region.width, region.height, { fit: 'fill' }).png().toBuffer();
+      const img = guidedImage(g, results[i].targets[k].cam, region);
+      const png = await encodePng(img.data, img.width, img.height);
       await writeFile(path.join(opts.out, `${d.stem}.${targetKey(results[i].targets[k])}.guided.png`), png);
     }
   }
@@ -123,7 +121,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
           await writeExplanation(opts.out, d.stem, d.file, d.image, results[i], model, opts);
           done++;
           summary.push(...results[i].targets.map((t) =>
-            `${d.stem}  ${t.classIndex >= 0 ? `${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}` : `${t.target}  score=${t.score.toFixed(3)}`}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
+            `${d.stem}  ${targetKey(t) === String(t.classIndex) ? `${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}` : `${t.target}  score=${t.score.toFixed(3)}`}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
         } catch (e) {
           reportError(e, d.file);
         }
@@ -143,10 +141,10 @@ const collect = (v: string, acc: string[]) => [...acc, v];
 /** The options `explain` and `compare` share: `--class`, `--target`, `--mask`, `--layer`, `--colormap`, `--alpha`. */
 export function withMapOptions(cmd: Command): Command {
   return cmd
-    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', collect, [] as string[])
-    .option('-t, --target <spec>', `what to explain (repeatable): ${TARGET_FORMS.join(', ')}`, collect, [] as string[])
+    .addOption(new Option('-c, --class <name|index>', 'class to explain (repeatable)').argParser(collect).default([], 'the top prediction'))
+    .addOption(new Option('-t, --target <spec>', `what to explain (repeatable): ${TARGET_FORMS.join(', ')}`).argParser(collect).default([], 'the top prediction'))
     .option('--mask <image>', 'mask for segment:C targets (white = in; default: the pixels the model assigns to C)')
-    .option('-l, --layer <name>', "layer to explain, or 'auto' (repeatable: the maps are averaged)", collect, [] as string[])
+    .addOption(new Option('-l, --layer <name>', "layer to explain, or 'auto' (repeatable: the maps are averaged)").argParser(collect).default([], 'auto'))
     .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
     .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5);
 }

@@ -28,15 +28,20 @@ export async function embedding(model: ExplainableModel, file: string, output = 
 }
 
 /**
- * Resolves the CLI's target strings for `model` (see `TARGET_FORMS`): `similar:<file>[@output]` reads the
- * file and takes the model's output for it as the concept vector; `segment:` uses `mask` if given.
+ * Resolves the CLI's target strings for `model` (see `TARGET_FORMS`): `similar:<file>[,<file>…][@output]`
+ * reads the files and takes the mean of the model's outputs for them as the concept vector (pytorch-grad-cam's
+ * concept from reference images); `segment:` uses `mask` if given.
  */
 export async function cliTargets(model: ExplainableModel, specs: string[], maskFile?: string): Promise<Target[]> {
   const mask = maskFile ? await readMask(maskFile) : undefined;
   const similar: Record<string, Float32Array> = {};
   for (const spec of specs) {
     const m = /^similar:(.+?)(?:@([^@]+))?$/i.exec(spec.trim());
-    if (m) similar[m[1]] = await embedding(model, m[1], m[2] === undefined ? 0 : resolveOutput(model, m[2]));
+    if (!m) continue;
+    // Several reference images (comma-separated): the mean of their outputs is the concept.
+    const output = m[2] === undefined ? 0 : resolveOutput(model, m[2]);
+    const vectors = await Promise.all(m[1].split(',').map((f) => embedding(model, f.trim(), output)));
+    similar[m[1]] = vectors[0].map((_, i) => vectors.reduce((s, v) => s + v[i], 0) / vectors.length);
   }
   return specs.map((s) => parseTarget(s, model, { mask, similar }));
 }

@@ -10,7 +10,7 @@ import { negated, parseTarget, topK, type ParseOptions, type Target, type Target
 import { WASM_SAFE_GRADIENTS, withGradients } from './gradients.js';
 import { withCamKernels } from './kernels.js';
 import { imageSize, inputRegion, preprocessBatch, type ImageInput } from './image.js';
-import { fuseMaps, mapOnImage, normaliseMaps, peakOf, upsampleMap } from './maps.js';
+import { fuseMaps, mapOnImage, normaliseMaps, peakOf, tidyRead, upsampleMap } from './maps.js';
 import type { CamMethod, CamOutput, PerturbationContext } from './method.js';
 import { classLogits, prediction, probabilities, topPredictions } from './outputs.js';
 import { augment, mergeAugmented, project2d } from './smooth.js';
@@ -122,17 +122,19 @@ function totalScore(outs: tf.Tensor[], targets: Target[], images: number[]): tf.
 
 /** Merges augmented copies and normalises: plain arrays of one layer's maps. */
 function finish(out: CamOutput, copies: number, pairs: number, eigenSmooth?: boolean): Omit<BatchLayer, 'layer' | 'backend'> {
-  return tf.tidy(() => {
-    const cam = eigenSmooth && out.terms ? project2d(out.terms) : out.cam;
+  const cam = eigenSmooth && out.terms ? tf.keep(project2d(out.terms)) : out.cam;
+  try {
     const merge = (t: tf.Tensor3D) => (copies > 1 ? mergeAugmented(t) : t);
-    const weights = out.weights && (copies > 1 ? out.weights.reshape([copies, pairs, -1]).mean(0) : out.weights);
+    const weights = out.weights && tidyRead(() => (copies > 1 ? out.weights!.reshape([copies, pairs, -1]).mean(0) : out.weights!.clone()));
     return {
-      cams: (copies > 1 ? normaliseMaps(merge(normaliseMaps(cam))) : normaliseMaps(cam)).dataSync() as Float32Array,
-      raw: merge(cam).dataSync() as Float32Array,
-      weights: weights?.dataSync() as Float32Array | undefined,
-      grid: [cam.shape[1], cam.shape[2]] as [number, number],
+      cams: tidyRead(() => (copies > 1 ? normaliseMaps(merge(normaliseMaps(cam))) : normaliseMaps(cam))),
+      raw: tidyRead(() => merge(cam).clone()),
+      weights,
+      grid: [cam.shape[1], cam.shape[2]],
     };
-  });
+  } finally {
+    if (cam !== out.cam) cam.dispose();
+  }
 }
 
 const disposeOutput = (out: CamOutput) => tf.dispose([out.cam, out.weights, out.terms].filter((t) => t !== undefined) as tf.Tensor[]);
@@ -175,8 +177,9 @@ function perturbationContext(
     if (hit && hit.fp === fp && hit.scores.has(m)) return hit.scores.get(m)!;
     const outs = await forward(x, m);
     try {
-      const values = tf.tidy(() => group.map((i) => targets[i].score(outs).dataSync() as Float32Array));
-      const scores = new Map(group.map((i, j) => [i, values[j]]));
+      const values = tidyRead(() => tf.stack(group.map((i) => targets[i].score(outs))));
+      const b = x.shape[0];
+      const scores = new Map(group.map((i, j) => [i, values.slice(j * b, (j + 1) * b)]));
       cache.set(key, { fp, scores });
       return scores.get(m)!;
     } finally {
@@ -221,13 +224,19 @@ async function layerMaps(
       activations.dispose();
     }
   }
-  const compute = () => tf.tidy(() => {
-    const act = pick();
-    const out = method.needs === 'gradients'
-      ? method.cam(act, tf.grad((x) => totalScore(run.head(x as tf.Tensor4D, identity ? undefined : rows), targets, images))(act) as tf.Tensor4D)
-      : method.cam(act);
-    return finish(out, copies, pairs, opts.eigenSmooth);
-  });
+  const compute = () => {
+    const out = tf.tidy(() => {
+      const act = pick();
+      return method.needs === 'gradients'
+        ? method.cam(act, tf.grad((x) => totalScore(run.head(x as tf.Tensor4D, identity ? undefined : rows), targets, images))(act) as tf.Tensor4D)
+        : method.cam(act);
+    });
+    try {
+      return finish(out, copies, pairs, opts.eigenSmooth);
+    } finally {
+      disposeOutput(out);
+    }
+  };
   const { value, backend } = method.needs === 'gradients'
     ? await withCpuFallback(model, `layer '${layer}'`, compute, opts.onWarning)
     : { value: compute(), backend: tf.getBackend() };
@@ -278,11 +287,17 @@ async function explainBatch(
             cl.dispose();
             const picked = batch.map((_, row) => targetsOf(start + row, logits.subarray(row * k, (row + 1) * k)).map((target) => ({ row, target })));
             pairs = picked.flat().map((p) => ({ ...p, score: 0 }));
-            const scores = tf.tidy(() => pairs.map((p) => p.target.score(outs.map((o) => o.slice(p.row, 1))).dataSync()[0]));
-            pairs.forEach((p, i) => { p.score = scores[i]; });
+            if (pairs.length) {
+              const scores = tidyRead(() => tf.concat(pairs.map((p) => p.target.score(outs.map((o) => o.slice(p.row, 1))))));
+              pairs.forEach((p, i) => { p.score = scores[i]; });
+            }
           } finally {
             tf.dispose(outs);
           }
+        }
+        if (!pairs.length) { // nothing to explain in this batch (e.g. empty per-image target lists)
+          maps.push({ layer, backend: tf.getBackend(), cams: new Float32Array(0), raw: new Float32Array(0), grid: [0, 0] });
+          continue;
         }
         const rows = Array.from({ length: copies }, (_, t) => pairs.map((p) => p.row + t * n)).flat();
         const targets = Array.from({ length: copies }, () => pairs.map((p) => p.target)).flat();

@@ -11,7 +11,7 @@ import type { Target } from '../targets/index.js';
 import { targetPicker, withCpuFallback, type CoreExplainOptions } from './explain.js';
 import { withGradients } from './gradients.js';
 import { preprocessBatch, type ImageInput, type RgbImage } from './image.js';
-import { upsampleMap } from './maps.js';
+import { tidyRead, upsampleMap } from './maps.js';
 import { classLogits } from './outputs.js';
 import type { Grid } from './types.js';
 
@@ -67,13 +67,14 @@ export async function guidedBackprop(model: ExplainableModel, images: ImageInput
       const k = logits.shape[1];
       const all = logits.dataSync() as Float32Array;
       pairs = batch.flatMap((_, row) => targetsOf(start + row, all.subarray(row * k, row * k + k)).map((target) => ({ row, target })));
-      const g = tf.grad((xi) => {
+      return tf.grad((xi) => {
         const outs = forward(xi as tf.Tensor4D);
         return tf.addN(pairs.map((p, m) => p.target.score(outs.map((o) => o.slice(m, 1))).sum()));
       })(tf.gather(x, tf.tensor1d(pairs.map((p) => p.row), 'int32')));
-      return g.dataSync() as Float32Array;
     }));
-    const { value: data } = await withCpuFallback(model, 'guided backpropagation', compute, opts.onWarning);
+    const { value: g } = await withCpuFallback(model, 'guided backpropagation', compute, opts.onWarning);
+    const data = (await g.data()) as Float32Array; // read outside the tidy (returning a large array from it is slow)
+    g.dispose();
     const size = height * width * channels;
     out.push(...batch.map((_, row) => pairs.flatMap((p, m) => (p.row !== row ? [] : [{
       classIndex: p.target.classIndex ?? -1, className: labelOf(p.target.classIndex, p.target.name), target: p.target.name,
@@ -94,8 +95,8 @@ export function combineGuided(target: GuidedTarget, cam: Grid): Float32Array {
 }
 
 /**
- * A saliency (`height × width × 3`) as an RGB image, the usual way (pytorch-grad-cam's
- * `deprocess_image`): standardised, scaled by 0.1 around mid-grey, clipped.
+ * A saliency (`height × width × ch`, ch 3 or 1) as an RGB image, the usual way (pytorch-grad-cam's
+ * `deprocess_image`): standardised, scaled by 0.1 around mid-grey, clipped. A one-channel saliency is grey.
  */
 export function saliencyImage(saliency: Float32Array, width: number, height: number): RgbImage {
   let mean = 0;
@@ -104,9 +105,23 @@ export function saliencyImage(saliency: Float32Array, width: number, height: num
   let sq = 0;
   for (const v of saliency) sq += (v - mean) ** 2;
   const std = Math.sqrt(sq / saliency.length);
-  const data = new Uint8Array(saliency.length);
-  for (let i = 0; i < saliency.length; i++) {
-    data[i] = Math.round(255 * Math.min(1, Math.max(0, ((saliency[i] - mean) / (std + 1e-5)) * 0.1 + 0.5)));
+  const ch = saliency.length / (width * height);
+  const data = new Uint8Array(width * height * 3);
+  for (let i = 0; i < data.length; i++) {
+    const v = saliency[ch === 3 ? i : Math.floor(i / 3)];
+    data[i] = Math.round(255 * Math.min(1, Math.max(0, ((v - mean) / (std + 1e-5)) * 0.1 + 0.5)));
   }
   return { data, width, height, channels: 3 };
+}
+
+/**
+ * The Guided Grad-CAM picture of a target: {@link saliencyImage} of {@link combineGuided}, at the
+ * network's input size, or resized (bilinear) to `size`, e.g. the image region the network saw.
+ */
+export function guidedImage(target: GuidedTarget, cam: Grid, size?: { width: number; height: number }): RgbImage {
+  const img = saliencyImage(combineGuided(target, cam), target.width, target.height);
+  if (!size || (size.width === img.width && size.height === img.height)) return img;
+  const data = tidyRead(() => tf.image.resizeBilinear(tf.tensor3d(Float32Array.from(img.data), [img.height, img.width, 3]), [size.height, size.width], false, true)
+    .round().clipByValue(0, 255));
+  return { data: Uint8Array.from(data), width: size.width, height: size.height, channels: 3 };
 }

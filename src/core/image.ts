@@ -13,6 +13,11 @@ export interface RgbImage {
 /** Anything `explain` accepts as an image: raw pixels, an int32/float `[h, w, 3]` tensor of 0..255, or (browser) a pixel source. */
 export type ImageInput = RgbImage | tf.Tensor3D | ImageData | HTMLImageElement | HTMLCanvasElement | HTMLVideoElement | ImageBitmap;
 
+/** Channels of 8-bit pixels: `channels` if set, else 4 when the data holds 4 bytes per pixel, else 3. */
+export function pixelChannels(img: RgbImage): 3 | 4 {
+  return img.channels ?? (img.data.length === img.width * img.height * 4 ? 4 : 3);
+}
+
 const isRgb = (x: ImageInput): x is RgbImage =>
   typeof (x as RgbImage).width === 'number' && (x as RgbImage).data instanceof Uint8Array && !(x instanceof tf.Tensor);
 
@@ -29,7 +34,7 @@ export function toPixels(img: ImageInput): tf.Tensor3D {
   return tf.tidy(() => {
     if (img instanceof tf.Tensor) return img.toFloat() as tf.Tensor3D;
     if (isRgb(img)) {
-      const c = img.channels ?? (img.data.length === img.width * img.height * 4 ? 4 : 3);
+      const c = pixelChannels(img);
       const bytes = new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
       const t = tf.tensor3d(bytes, [img.height, img.width, c], 'int32');
       return (c === 4 ? t.slice([0, 0, 0], [-1, -1, 3]) : t).toFloat() as tf.Tensor3D;

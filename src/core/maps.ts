@@ -2,6 +2,19 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Grid } from './types.js';
 
+/**
+ * The values of the tensor `fn` builds (under `tf.tidy`), read after the scope closes: returning a large
+ * typed array from `tf.tidy` itself is slow (tidy walks the result element by element for tensors).
+ */
+export function tidyRead(fn: () => tf.Tensor): Float32Array {
+  const t = tf.tidy(fn);
+  try {
+    return t.dataSync() as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}
+
 /** Per-map ReLU and min–max normalisation of `[M, h, w]` (pytorch-grad-cam's: `c -= min; c /= 1e-7 + max`). */
 export function normaliseMaps(cam: tf.Tensor3D): tf.Tensor3D {
   return tf.tidy(() => {
@@ -16,10 +29,10 @@ export function normaliseMaps(cam: tf.Tensor3D): tf.Tensor3D {
  * the one upsampling every heatmap, guided Grad-CAM and metric uses.
  */
 export function upsampleMap(map: Grid, size: [number, number]): Float32Array {
-  return tf.tidy(() => {
+  return tidyRead(() => {
     const up = tf.image.resizeBilinear(tf.tensor3d(map.data, [map.height, map.width, 1]), size, false, true);
     const c = up.sub(up.min());
-    return c.div(c.max().add(1e-7)).dataSync() as Float32Array;
+    return c.div(c.max().add(1e-7));
   });
 }
 

@@ -1,7 +1,7 @@
 /** Reading a model's output 0 as class scores: logits per class, probabilities, top-k predictions. */
 import * as tf from '@tensorflow/tfjs';
 import type { ExplainableModel } from '../model/types.js';
-import { topK } from '../targets/index.js';
+import { classScores, topK } from '../targets/index.js';
 import type { Prediction } from './types.js';
 
 /**
@@ -10,10 +10,7 @@ import type { Prediction } from './types.js';
  */
 export function classLogits(model: Pick<ExplainableModel, 'activation' | 'labels'>, y: tf.Tensor): tf.Tensor2D {
   return tf.tidy(() => {
-    if (y.rank === 4 && y.shape[1]! * y.shape[2]! > 1) {
-      return (y.shape[3]! <= y.shape[1]! ? y.mean([1, 2]) : y.mean([2, 3])) as tf.Tensor2D;
-    }
-    const flat = y.reshape([y.shape[0], -1]) as tf.Tensor2D;
+    const flat = classScores(y);
     if (flat.shape[1] === 1 && model.activation === 'sigmoid' && model.labels.length === 2) return tf.concat([flat.neg(), flat], 1);
     return flat;
   });

@@ -9,6 +9,7 @@ import type { CamMethod } from '../core/method.js';
 import { resolveMethod } from '../explain.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
 import { resolveClass, topK } from '../targets/index.js';
+import type { ImageExplanation } from '../core/types.js';
 import { centreBaseline, randomBaseline } from './baselines.js';
 import { inputMap, mean, type MetricCase } from './common.js';
 import { averageDrop, confidenceChange, increaseInConfidence } from './confidence.js';
@@ -49,6 +50,11 @@ export interface EvaluateOptions {
   tolerance?: number;
   /** Seed of the random baseline (default 0). */
   seed?: number;
+  /**
+   * Explanations already computed with `methods[0]` (one per image; each target is a case): used as
+   * they are instead of explaining again (how `audit` scores the maps it shows).
+   */
+  explained?: ImageExplanation[];
   onWarning?: (message: string) => void;
   /** Called after each method with the number of methods done. */
   onProgress?: (done: number, total: number, method: string) => void;
@@ -154,18 +160,19 @@ export async function evaluate(model: ExplainableModel, images: EvalImage[], opt
   ];
   const size = model.preprocessing.size;
   const prepared: { input: Float32Array; targets: { cls: number; boxes?: Box[] }[] }[] = [];
-  for (const img of images) {
+  for (const [i, img] of images.entries()) {
     const x = preprocess(img.image, model.preprocessing);
     const input = (await x.data()) as Float32Array;
     x.dispose();
-    const { logits } = await batchLogits(model, [img.image]);
-    prepared.push({ input, targets: classesFor(model, img, logits, opts) });
+    const given = opts.explained?.[i];
+    const logits = given ? undefined : (await batchLogits(model, [img.image])).logits;
+    prepared.push({ input, targets: given ? given.targets.map((t) => ({ cls: t.classIndex })) : classesFor(model, img, logits!, opts) });
   }
   const batch = opts.batchSize ?? 8;
   const forward = Math.max(batch, 16);
   const methods: MethodResult[] = [];
   for (const [done, { method, baseline }] of list.entries()) {
-    const explained = await explainWith(model, images.map((i) => i.image), method, {
+    const explained = done === 0 && opts.explained ? opts.explained : await explainWith(model, images.map((i) => i.image), method, {
       layer, targets: prepared.map((p) => p.targets.map((t) => t.cls)), top: 0, batchSize: batch, onWarning: opts.onWarning,
     });
     const cases: CaseResult[] = [];

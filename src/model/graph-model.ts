@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GraphPlan } from './graph-plan.js';
 import { autoLayer, resolveLayerName } from './layers.js';
 import { classCount, labelsFor } from './labels.js';
+import type { LayersModelOptions } from './layers-model.js';
 import { nameFromSource, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type SplitRun } from './types.js';
 
 /** A node of a graph model's topology (`modelTopology.node` of model.json). */
@@ -9,15 +10,8 @@ export interface GraphNode { name: string; op: string; input?: string[] }
 
 const nodeName = (input: string) => input.replace(/^\^/, '').replace(/:\d+$/, '');
 
-/** Options of {@link GraphExplainableModel}. */
-export interface GraphModelOptions {
-  source: string;
-  /** Display name (default: from `source`). */
-  name?: string;
-  /** Labels of output 0 (default: see `labelsFor`). */
-  labels?: string[];
-  preprocessing: Preprocessing;
-}
+/** Options of {@link GraphExplainableModel}: those of a LayersModel but the format. */
+export type GraphModelOptions = Omit<LayersModelOptions, 'format'>;
 
 /**
  * A TF.js GraphModel as an {@link ExplainableModel}. A layer is any node of the graph; the model is

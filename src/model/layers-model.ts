@@ -66,7 +66,11 @@ export class LayersExplainableModel implements ExplainableModel {
   private readonly release: Map<string, number>;
   private readonly plans = new Map<string, { key: string; body: Step[]; bodyRelease: Map<string, number>; captured: string[]; head: Step[] }>();
 
-  constructor(readonly model: tf.LayersModel, opts: LayersModelOptions) {
+  /** `new LayersExplainableModel(model, { source, labels, preprocessing })` (or the older positional form). */
+  constructor(model: tf.LayersModel, opts: LayersModelOptions);
+  constructor(model: tf.LayersModel, source: string, labels: string[] | undefined, preprocessing: Preprocessing);
+  constructor(readonly model: tf.LayersModel, optsOrSource: LayersModelOptions | string, labels?: string[], preprocessing?: Preprocessing) {
+    const opts = typeof optsOrSource === 'string' ? { source: optsOrSource, labels, preprocessing: preprocessing! } : optsOrSource;
     this.format = opts.format ?? 'layers';
     this.source = opts.source;
     this.name = opts.name ?? nameFromSource(opts.source);

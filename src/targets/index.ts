@@ -30,11 +30,33 @@ export const TARGET_FORMS = [
 
 const formsText = () => `valid target forms: ${TARGET_FORMS.join(', ')} (append @<output name or index> to read another output)`;
 
-/** Output `i` of `outputs` as `[M, K]`. */
+/** Whether an output shape (batch first) is a spatial map `[N, h, w, K]` / `[N, K, h, w]` with h·w > 1 (segmentation). */
+export function isSpatialOutput(shape: readonly (number | null)[]): boolean {
+  return shape.length === 4 && (shape[1] ?? 2) * (shape[2] ?? 2) > 1 && (shape[2] ?? 2) * (shape[3] ?? 2) > 1;
+}
+
+/**
+ * The class axis of a segmentation output `[M, a, b, d]`: the channel axis is the smaller of the
+ * first and last non-batch axes (NHWC `[M, h, w, K]` or NCHW `[M, K, h, w]`); last when equal.
+ */
+function classesLast(shape: number[]): boolean {
+  return shape[3] <= shape[1];
+}
+
+/**
+ * An output as class scores `[M, K]`: flattened, or for a segmentation map the mean over its pixels
+ * (what a class's "logit" is for a segmentation model).
+ */
+export function classScores(y: tf.Tensor): tf.Tensor2D {
+  if (isSpatialOutput(y.shape)) return (classesLast(y.shape) ? y.mean([1, 2]) : y.mean([2, 3])) as tf.Tensor2D;
+  return y.reshape([y.shape[0], -1]) as tf.Tensor2D;
+}
+
+/** Output `i` of `outputs` as class scores `[M, K]` (see {@link classScores}). */
 function rows2d(outputs: tf.Tensor[], i = 0): tf.Tensor2D {
   const y = outputs[i];
   if (!y) throw new GradcamError(`the model has no output ${i} (it has ${outputs.length})`);
-  return y.reshape([y.shape[0], -1]) as tf.Tensor2D;
+  return classScores(y);
 }
 
 /** Column `c` of a `[M, K]` matrix, checked. */
@@ -46,7 +68,7 @@ function column(y: tf.Tensor2D, c: number, what: string): tf.Tensor1D {
 
 const suffix = (opts: OutputOption) => (opts.output ? ` of output ${opts.output}` : '');
 
-/** Class `c`'s logit (pre-activation output unit `c`): the default target. */
+/** Class `c`'s logit (pre-activation output unit `c`; for a segmentation map, its mean over the pixels): the default target. */
 export function classTarget(c: number, opts: OutputOption & { label?: string } = {}): Target {
   return {
     name: `class ${c}${opts.label ? ` "${opts.label}"` : ''}${suffix(opts)}`,
@@ -111,23 +133,15 @@ export function output(unit: number, opts: OutputOption & { outputName?: string 
   };
 }
 
-/** A segmentation mask: `[h, w]` values (0/1 or weights), row-major, at any resolution (resized to the output's). */
+/** A segmentation mask: `[h, w]` values (0/1 or weights), row-major, at any resolution (resized nearest to the output's); a `tf.Tensor2D` works too. */
 export interface SegmentMask { data: ArrayLike<number>; width: number; height: number }
-
-/**
- * The class axis of a segmentation output `[M, a, b, d]`: the channel axis is the smaller of the
- * first and last non-batch axes (NHWC `[M, h, w, K]` or NCHW `[M, K, h, w]`); last when equal.
- */
-function classesLast(shape: number[]): boolean {
-  return shape[3] <= shape[1];
-}
 
 /**
  * Segmentation region (pytorch-grad-cam's SemanticSegmentationTarget): the sum of class `c`'s logits
  * over a mask. Default mask: the pixels the model itself assigns to `c` (argmax over classes), per
  * image. The output must be 4-D (`[M, h, w, K]` or `[M, K, h, w]`).
  */
-export function segment(c: number, mask?: SegmentMask, opts: OutputOption & { label?: string } = {}): Target {
+export function segment(c: number, mask?: SegmentMask | tf.Tensor2D, opts: OutputOption & { label?: string } = {}): Target {
   return {
     name: `segment class ${c}${opts.label ? ` "${opts.label}"` : ''}${mask ? ' (given mask)' : ''}${suffix(opts)}`,
     classIndex: c,
@@ -140,8 +154,9 @@ export function segment(c: number, mask?: SegmentMask, opts: OutputOption & { la
       const logits = nhwc.slice([0, 0, 0, c], [m, h, w, 1]).reshape([m, h, w]);
       let weight: tf.Tensor;
       if (mask) {
-        const t = tf.tensor3d(Float32Array.from(mask.data), [mask.height, mask.width, 1]);
-        weight = (mask.height === h && mask.width === w ? t : tf.image.resizeNearestNeighbor(t, [h, w], false, true)).reshape([1, h, w]);
+        const t = mask instanceof tf.Tensor ? mask.toFloat().expandDims(2) as tf.Tensor3D : tf.tensor3d(Float32Array.from(mask.data), [mask.height, mask.width, 1]);
+        const [mh, mw] = t.shape;
+        weight = (mh === h && mw === w ? t : tf.image.resizeNearestNeighbor(t, [h, w], false, true)).reshape([1, h, w]);
       } else {
         // The model's own argmax, as a constant (read back, so no gradient flows through it).
         const own = nhwc.argMax(3).equal(c).toFloat();
@@ -246,7 +261,10 @@ export function parseTarget(spec: TargetSpec, model: Pick<ExplainableModel, 'lab
     if (m && !/\s/.test(m[1])) throw new GradcamError(`unknown target '${spec}': ${formsText()}`);
     if (text === '') throw new GradcamError(`empty target: ${formsText()}`);
     const c = cls(text);
-    return isBinary(model) && out === undefined ? binary(c === 1 ? 'positive' : 'negative', { label: labels[c] }) : classTarget(c, { ...o, label: labels[c] });
+    if (out === undefined && isBinary(model)) return binary(c === 1 ? 'positive' : 'negative', { label: labels[c] });
+    // A class of a segmentation model: the evidence for its pixels.
+    if (isSpatialOutput(model.outputs[out ?? 0].shape)) return segment(c, opts.mask, { ...o, label: labels[c] });
+    return classTarget(c, { ...o, label: labels[c] });
   }
   const kind = m[1].toLowerCase();
   const arg = m[2].trim();
