@@ -11,7 +11,7 @@ import type { RgbImage } from '../core/image.js';
 import { detect, toDetector, type Detector, type ExplainedDetection, type ImageDetections } from '../detect/detect.js';
 import type { DetectorSettings } from '../detect/config.js';
 import { checkLayout } from '../detect/layouts.js';
-import { readDetectorSettings } from '../detect/node.js';
+import { readDetectorSettings } from '../node/detector-settings.js';
 import { boxesSvg } from '../detect/render.js';
 import { GradcamError } from '../model/types.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GradcamError } from '../model/types.js';
-import type { DetectorSettings } from './config.js';
+import type { DetectorSettings } from '../detect/config.js';
 
 /**
  * The `detector` section of `metadata.json` in a model folder (or beside a model.json), or of
