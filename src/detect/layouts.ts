@@ -82,7 +82,7 @@ export function recogniseLayout(
   if (try_('anchor-free') && three.length >= 2) {
     // Outputs with the same square number of cells pair up as (class scores, box distributions).
     const isScores = (a: { d: number[] }, b: { d: number[] }) =>
-      b.d[1] % 4 !== 0 ? false : a.d[1] % 4 !== 0 ? true : classes ? a.d[1] === classes : a.d[1] > b.d[1];
+      b.d[1] % 4 !== 0 ? false : a.d[1] % 4 !== 0 ? true : classes && (a.d[1] === classes || b.d[1] === classes) ? a.d[1] === classes : a.d[1] > b.d[1];
     const levels: { scores: number; boxes: number; stride: number; side: number }[] = [];
     const used = new Set<number>();
     for (const a of three) {
