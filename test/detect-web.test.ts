@@ -23,7 +23,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-it('detector view: boxes drawn, the cat box\'s map peaks in it, no request after the image', async () => {
+it('detector view: boxes drawn, the cat box\'s map peaks in it, Tab to the next box, no request after the image', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.setDefaultTimeout(90_000);
   const requests: Request[] = [];
@@ -46,6 +46,12 @@ it('detector view: boxes drawn, the cat box\'s map peaks in it, no request after
   expect(peak).toBeTruthy();
   expect(peak!.x >= box[0] && peak!.x <= box[2] && peak!.y >= box[1] && peak!.y <= box[3]).toBe(true);
   expect(await page.locator(`.box[data-index="${cat}"]`).getAttribute('aria-selected')).toBe('true');
+  // Keyboard: Tab moves to the next box, which becomes the selected one (its map computed on focus).
+  const dog = 1 - cat;
+  await page.locator(`.box[data-index="${cat}"]`).focus();
+  await page.keyboard.press(cat < dog ? 'Tab' : 'Shift+Tab');
+  await page.waitForFunction((k) => window.__detect!.selected === k && window.__detect!.state === 'ready' && window.__detect!.detections[k].peak !== undefined, dog);
+  expect(await page.locator(`.box[data-index="${dog}"]`).getAttribute('aria-selected')).toBe('true');
   expect(requests.slice(before).map((r) => r.url())).toEqual([]);
   expect(errors).toEqual([]);
   mkdirSync(path.join(REPO_ROOT, 'test-output/web'), { recursive: true });
