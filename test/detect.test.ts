@@ -154,6 +154,28 @@ describe('errors and scoping', () => {
     await expect(detect(m, [{ data: new Uint8Array(32 * 32 * 3), width: 32, height: 32 }])).rejects.toThrow(/not a detector/);
   });
 
+  it('inside the CAM computation, the convolution input gradient from forward kernels equals the cpu one', async () => {
+    const { initBackend } = await import('../src/node/backend.js');
+    const cases: [number, number, 'same' | 'valid', number][] = [[1, 1, 'same', 9], [3, 1, 'same', 9], [3, 2, 'same', 9], [3, 2, 'valid', 8], [5, 2, 'same', 10]];
+    const grads = async (backend: 'cpu' | 'wasm') => {
+      await initBackend(backend);
+      return cases.map(([k, s, pad, n]) => tf.tidy(() => {
+        const x = tf.randomNormal([2, n, n + 1, 3], 0, 1, 'float32', k + s) as tf.Tensor4D;
+        const f = tf.randomNormal([k, k, 3, 4], 0, 1, 'float32', n) as tf.Tensor4D;
+        const g = () => tf.grad((v) => tf.conv2d(v as tf.Tensor4D, f, s, pad).square().sum())(x).dataSync() as Float32Array;
+        return backend === 'wasm' ? withCamKernels(g) : g();
+      }));
+    };
+    const cpu = await grads('cpu');
+    const own = tf.getKernel('Conv2DBackpropInput', 'wasm')!.kernelFunc;
+    const wasm = await grads('wasm');
+    cpu.forEach((c, i) => {
+      const scale = Math.max(...c.map(Math.abs));
+      expect(Math.max(...c.map((v, j) => Math.abs(v - wasm[i][j]))) / scale, `case ${cases[i]}`).toBeLessThan(1e-5);
+    });
+    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')!.kernelFunc).toBe(own); // wasm's own kernel is back
+  });
+
   it('zero filter-gradient kernels exist only inside the CAM computation; a normal filter gradient afterwards is not zero', async () => {
     const { initBackend } = await import('../src/node/backend.js');
     await initBackend('wasm');
