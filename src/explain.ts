@@ -9,6 +9,7 @@ import type { CamMethod } from './core/method.js';
 import type { ImageExplanation } from './core/types.js';
 import { getMethod, type MethodName } from './methods/index.js';
 import type { ExplainableModel } from './model/types.js';
+import { assertDetectionTargets } from './detect/targets.js';
 
 /** Options of {@link explain}. */
 export interface ExplainOptions extends CoreExplainOptions {
@@ -38,6 +39,7 @@ export function resolveMethod(method: string | CamMethod = 'gradcam'): CamMethod
  * ```
  */
 export async function explain(model: ExplainableModel, images: ImageInput[], opts: ExplainOptions = {}): Promise<ImageExplanation[]> {
+  assertDetectionTargets(model, opts.targets); // a detector needs detection targets (or `detect`)
   return explainWith(model, images, resolveMethod(opts.method), opts);
 }
 

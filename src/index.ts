@@ -48,3 +48,5 @@ export type { CompareOptions, CompareTile } from './report/compare.js';
 /** Evaluation: every metric for every method (the metrics themselves: `gradcam/metrics`). */
 export { evaluate, METRICS } from './metrics/evaluate.js';
 export type { EvalImage, EvaluateOptions, EvalResult, MethodResult, CaseResult, MetricName } from './metrics/evaluate.js';
+export { detect, detectBoxes, detectionTargets, toDetector, DEFAULT_EXPLANATION } from './detect/detect.js';
+export type { DetectOptions, Detector, ExplainedDetection, ImageDetections } from './detect/detect.js';

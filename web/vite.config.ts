@@ -48,5 +48,6 @@ export default defineConfig(({ command }) => ({
   server: { fs: { allow: [REPO_ROOT] } },
   // Pre-bundled up front, so that the first page load never triggers a re-optimisation reload.
   optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'colormap'] },
-  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4000 },
+  build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4000,
+    rollupOptions: { input: { main: path.join(REPO_ROOT, 'web/index.html'), detect: path.join(REPO_ROOT, 'web/detect.html') } } },
 }));

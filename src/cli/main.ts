@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { reportError } from './common.js';
 import { register as audit } from './audit.js';
 import { register as compare } from './compare.js';
+import { register as detect } from './detect.js';
 import { register as evalCommand } from './eval.js';
 import { register as explain } from './explain.js';
 import { register as inspect } from './inspect.js';
@@ -21,6 +22,7 @@ explain(program);
 evalCommand(program);
 audit(program);
 compare(program);
+detect(program);
 inspect(program);
 train(program);
 program.command('methods').description('list the CAM methods').action(() => {

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GradcamError, type ExplainableModel, type SplitRun } from '../model/types.js';
 import { negated, parseTarget, topK, type ParseOptions, type Target, type TargetSpec } from '../targets/index.js';
 import { WASM_SAFE_GRADIENTS, withGradients } from './gradients.js';
+import { withCamKernels } from './kernels.js';
 import { imageSize, inputRegion, preprocessBatch, type ImageInput } from './image.js';
 import { fuseMaps, mapOnImage, normaliseMaps, peakOf, tidyRead, upsampleMap } from './maps.js';
 import type { CamMethod, CamOutput, PerturbationContext } from './method.js';
@@ -107,7 +108,13 @@ function totalScore(outs: tf.Tensor[], targets: Target[], images: number[]): tf.
     for (const ms of byImage.values()) {
       // Rows by slicing (a gather's gradient needs UnsortedSegmentSum, which wasm lacks).
       const rowsOf = (o: tf.Tensor) => (ms.length === 1 ? o.slice(ms[0], 1) : tf.concat(ms.map((m) => o.slice(m, 1))));
-      total = total.add(t.score(outs.map(rowsOf)).sum());
+      // Sliced when read: a target reading one output (e.g. a detection's heatmap) does not make the others run.
+      const view: tf.Tensor[] = new Array(outs.length);
+      for (let i = 0; i < outs.length; i++) {
+        let v: tf.Tensor | undefined;
+        Object.defineProperty(view, i, { enumerable: true, get: () => (v ??= rowsOf(outs[i])) });
+      }
+      total = total.add(t.score(view).sum());
     }
   }
   return total;
@@ -373,7 +380,7 @@ export async function withCpuFallback<T>(
   if (backend === 'cpu') return { value: compute(), backend };
   if (needsCpu.get(model)?.has(what)) return { value: await onBackend('cpu', compute), backend: 'cpu' };
   try {
-    return { value: withGradients(WASM_SAFE_GRADIENTS, compute), backend };
+    return { value: withGradients(WASM_SAFE_GRADIENTS, () => withCamKernels(compute)), backend };
   } catch (e) {
     if (!MISSING_KERNEL.test((e as Error).message)) throw e;
     onWarning?.(`${(e as Error).message.split('\n')[0]}: computing ${what} on the cpu backend instead`);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { GraphPlan } from './graph-plan.js';
 import { autoLayer, resolveLayerName } from './layers.js';
 import { classCount, labelsFor } from './labels.js';
 import type { LayersModelOptions } from './layers-model.js';
@@ -6,9 +7,6 @@ import { nameFromSource, type ExplainableModel, type FinalActivation, type Layer
 
 /** A node of a graph model's topology (`modelTopology.node` of model.json). */
 export interface GraphNode { name: string; op: string; input?: string[] }
-
-/** GraphModel.execute returns a bare tensor for one output: always a list. */
-const list = (y: tf.Tensor | tf.Tensor[]) => (Array.isArray(y) ? y : [y]);
 
 const nodeName = (input: string) => input.replace(/^\^/, '').replace(/:\d+$/, '');
 
@@ -32,6 +30,8 @@ export class GraphExplainableModel implements ExplainableModel {
   private readonly input: string;
   /** Output nodes; output 0 is the node before its final softmax/sigmoid. */
   private readonly outNodes: string[];
+  /** NCHW inputs and layers, skip inputs, graphs with batch 1 written in (see graph-plan.ts). */
+  private readonly plan: GraphPlan;
 
   /** @param nodes the graph's nodes (`modelTopology.node` of model.json), for layer discovery */
   constructor(readonly model: tf.GraphModel, nodes: GraphNode[], opts: GraphModelOptions) {
@@ -67,11 +67,8 @@ export class GraphExplainableModel implements ExplainableModel {
     const candidates = order.filter((n) => n.op !== 'Const' && n.op !== 'Placeholder' && n.name !== this.input && !this.outNodes.includes(n.name));
 
     // Shapes come from one run on a blank input.
-    const [h, w] = opts.preprocessing.size;
-    const shapes = tf.tidy(() => {
-      const outs = list(model.execute(tf.zeros([1, h, w, opts.preprocessing.channels ?? 3]), [...candidates.map((n) => n.name), ...this.outNodes]));
-      return outs.map((t) => t.shape);
-    });
+    this.plan = new GraphPlan(model, nodes, this.input, this.outNodes);
+    const shapes = this.plan.discover(opts.preprocessing.size, opts.preprocessing.channels ?? 3, [...candidates.map((n) => n.name), ...this.outNodes]);
     const outShapes = shapes.slice(candidates.length);
     this.outputs = this.outNodes.map((n, i) => ({ name: i === 0 ? nodeName(model.outputNodes[0]) : n, shape: [null, ...outShapes[i].slice(1)] }));
     this.labels = labelsFor(classCount(this.outputs[0].shape), opts.labels, activation);
@@ -90,21 +87,12 @@ export class GraphExplainableModel implements ExplainableModel {
   }
 
   forward(x: tf.Tensor4D): tf.Tensor[] {
-    return list(this.model.execute({ [this.input]: x }, this.outNodes));
+    return this.plan.run(x);
   }
 
   async split(x: tf.Tensor4D, layer: string): Promise<SplitRun> {
-    const name = this.resolveLayer(layer);
-    const activation = this.model.execute({ [this.input]: x }, name) as tf.Tensor4D;
-    return {
-      activation,
-      head: (a, rows) => {
-        // The input is fed too, for graphs whose head also reads tensors from before the layer.
-        const xin = rows ? tf.gather(x, tf.tensor1d(rows, 'int32')) : x;
-        return list(this.model.execute({ [this.input]: xin, [name]: a }, this.outNodes));
-      },
-      dispose: () => activation.dispose(),
-    };
+    // The rest after the layer is fed with the layer and the tensors it reads from before it.
+    return this.plan.split(x, this.resolveLayer(layer));
   }
 
   dispose(): void {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { GraphExplainableModel, type GraphNode } from './graph-model.js';
+import { GraphPlan } from './graph-plan.js';
 import { LayersExplainableModel } from './layers-model.js';
 export { labelsFor } from './labels.js';
 import { GradcamError, type ExplainableModel, type Preprocessing } from './types.js';
@@ -69,14 +70,17 @@ export async function modelFromArtifacts(
   const labels = opts.labels ?? metadata.labels ?? metadata.classNames ?? metadata.classes;
   const name = metadata.name;
   const handler: tf.io.IOHandler = { load: async () => artifacts };
-  const pre = (inputShape: readonly (number | null)[], range: [number, number]): Preprocessing => ({
+  const pre = (shape: readonly (number | null)[], range: [number, number]): Preprocessing => {
+    const inputShape = GraphPlan.inputSize(shape).nchw ? [shape[0], shape[2], shape[3], shape[1]] : shape; // NCHW graphs (ONNX conversions)
+    return {
     size: [inputShape[1] && inputShape[1] > 0 ? inputShape[1] : 224, inputShape[2] && inputShape[2] > 0 ? inputShape[2] : 224],
     range,
     resize: 'squash',
     ...channelsOf(inputShape),
     ...metadata.preprocessing,
     ...opts.preprocessing,
-  });
+  };
+  };
   try {
     if (isGraph(artifacts)) {
       const g = await tf.loadGraphModel(handler);
