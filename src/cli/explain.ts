@@ -1,17 +1,8 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import sharp from 'sharp';
-import { explain, type ImageExplanation } from '../core/explain.js';
-import { combineGuided, guidedBackprop, saliencyImage } from '../core/guided.js';
-import { inputRegion } from '../core/image.js';
-import type { RgbImage } from '../core/image.js';
 import { getMethod } from '../methods/index.js';
-import type { ExplainableModel } from '../model/types.js';
-import { encodePng } from '../node/image.js';
-import { colormapTable, type ColormapName } from '../render/colormap.js';
-import { toJson } from '../render/json.js';
-import { colorize, overlay } from '../render/overlay.js';
+import { checkJobOptions, explainImages, summaryLines, writeOutput } from '../node/jobs.js';
+import type { ColormapName } from '../render/colormap.js';
 import { resolveClass } from '../targets/index.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
 
@@ -31,56 +22,16 @@ export interface ExplainCliOptions extends ModelOptions {
   guided?: boolean;
 }
 
-/** Writes `<stem>.json`, `<stem>.<class>.png` (overlay) and `<stem>.<class>.heatmap.png` for one image. */
-export async function writeExplanation(
-  out: string, stem: string, file: string, image: RgbImage, result: ImageExplanation, model: ExplainableModel,
-  opts: { colormap: ColormapName; alpha: number; weights?: boolean; suffix?: string },
-): Promise<void> {
-  const suffix = opts.suffix ?? '';
-  const json = toJson(result, file, model.source, opts.weights);
-  await writeFile(path.join(out, `${stem}${suffix}.json`), JSON.stringify(json, null, 1) + '\n');
-  for (const t of result.targets) {
-    const o = overlay(image, t.heatmap, opts);
-    await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.png`), await encodePng(o.data, o.width, o.height));
-    const h = colorize(t.heatmap, opts);
-    await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.heatmap.png`), await encodePng(h.data, h.width, h.height));
-  }
-}
-
-const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
-
-/**
- * Writes `<stem>.<class>.guided.png` per target: guided backpropagation × the target's map (Guided
- * Grad-CAM for `--method gradcam`), at the size of the image region the network saw.
- */
-async function writeGuided(
-  model: ExplainableModel, items: { stem: string; image: RgbImage }[], results: ImageExplanation[], opts: ExplainCliOptions,
-): Promise<void> {
-  const guided = await guidedBackprop(model, items.map((d) => d.image), {
-    targets: results.map((r) => r.targets.map((t) => t.classIndex)), top: 0, batchSize: opts.batch,
-    counterfactual: opts.counterfactual, onWarning: warn,
-  });
-  for (const [i, d] of items.entries()) {
-    const region = inputRegion(d.image.width, d.image.height, model.preprocessing);
-    for (const [k, g] of guided[i].entries()) {
-      const img = saliencyImage(combineGuided(g, results[i].targets[k].cam), g.width, g.height);
-      const png = await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } })
-        .resize(region.width, region.height, { fit: 'fill' }).png().toBuffer();
-      await writeFile(path.join(opts.out, `${d.stem}.${g.classIndex}.guided.png`), png);
-    }
-  }
-}
-
 /**
  * Explains every image; bad files are reported one line each and skipped, the rest are written.
  * Returns the number of images explained.
  */
 export async function runExplain(inputs: string[], opts: ExplainCliOptions): Promise<number> {
   const method = getMethod(opts.method);
-  colormapTable(opts.colormap);
+  checkJobOptions(opts);
   const model = await openModel(opts);
   const layer = model.resolveLayer(opts.layer);
-  const targets = opts.class.map((c) => resolveClass(c, model.labels));
+  opts.class.forEach((c) => resolveClass(c, model.labels));
   const files = await expandInputs(inputs);
   if (!files.length) throw new Error(`no images found in ${inputs.join(', ')}`);
   const stems = uniqueStems(files);
@@ -93,27 +44,20 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
       const ok = (await readImages(files.slice(start, start + opts.batch), () => bar.tick()))
         .map((d) => ({ ...d, stem: stems[start + d.index] }));
       if (!ok.length) continue;
-      let results;
       try {
-        results = await explain(model, ok.map((d) => d.image), {
-          method, layer, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
-          counterfactual: opts.counterfactual, augSmooth: opts.augSmooth, eigenSmooth: opts.eigenSmooth, onWarning: warn,
-        });
-        if (opts.guided) await writeGuided(model, ok, results, opts);
+        const outputs = await explainImages(model, ok, opts);
+        for (const [i, d] of ok.entries()) {
+          try {
+            await writeOutput(opts.out, d.stem, outputs[i]);
+            done++;
+            summary.push(...summaryLines(d.stem, outputs[i].json));
+          } catch (e) {
+            reportError(e, d.file);
+          }
+          bar.tick();
+        }
       } catch (e) {
         ok.forEach((d) => { reportError(e, d.file); bar.tick(); });
-        continue;
-      }
-      for (const [i, d] of ok.entries()) {
-        try {
-          await writeExplanation(opts.out, d.stem, d.file, d.image, results[i], model, opts);
-          done++;
-          summary.push(...results[i].targets.map((t) =>
-            `${d.stem}  ${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
-        } catch (e) {
-          reportError(e, d.file);
-        }
-        bar.tick();
       }
     }
   } finally {
