@@ -4,6 +4,7 @@ import { getMethod } from '../methods/index.js';
 import { checkJobOptions, explainImages, summaryLines, writeOutput } from '../node/jobs.js';
 import type { ColormapName } from '../render/colormap.js';
 import { resolveClass } from '../targets/index.js';
+import { runQueuedExplain, withQueueOption } from './queue.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
 
 export interface ExplainCliOptions extends ModelOptions {
@@ -78,7 +79,7 @@ export function withMapOptions(cmd: Command): Command {
 }
 
 export function register(program: Command): void {
-  withModelOptions(withMapOptions(program.command('explain')
+  withQueueOption(withModelOptions(withMapOptions(program.command('explain')
     .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and class')
     .argument('<images...>', 'image files or folders'))
     .option('-k, --top <k>', 'explain the top k predicted classes', positiveInt('--top'))
@@ -89,9 +90,9 @@ export function register(program: Command): void {
     .option('--aug-smooth', 'average the maps of flipped and intensity-scaled copies (6× the cost)')
     .option('--eigen-smooth', "first principal component of the method's per-channel terms instead of their sum")
     .option('--guided', 'also write <stem>.<class>.guided.png: guided backpropagation × the map (Guided Grad-CAM)')
-    .option('--weights', 'include channel weights in the JSON'))
-    .action(async (images: string[], opts: ExplainCliOptions) => {
-      const n = await runExplain(images, opts);
+    .option('--weights', 'include channel weights in the JSON')))
+    .action(async (images: string[], opts: ExplainCliOptions & { queue?: string; window?: number }) => {
+      const n = opts.queue ? await runQueuedExplain(images, { ...opts, queue: opts.queue }) : await runExplain(images, opts);
       process.stderr.write(`explained ${n} image(s) → ${opts.out}/\n`);
     });
 }
