@@ -26,7 +26,7 @@ export async function readImage(file: string): Promise<RgbImage> {
  * Decodes encoded image bytes (an upload, a queued job) exactly as {@link readImage} decodes a
  * file; `name` is used in the errors.
  */
-export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbImage> {
+export async function decodeImage(bytes: Uint8Array, name: string, maxPixels = MAX_PIXELS): Promise<RgbImage> {
   if (bytes.byteLength === 0) throw new GradcamError('empty file (0 bytes)', name);
   let meta: Metadata;
   try {
@@ -36,11 +36,11 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<RgbI
   }
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
-  if (w < 1 || h < 1 || w * h > MAX_PIXELS) {
-    throw new GradcamError(`unusable image size ${w}×${h} (at most ${MAX_PIXELS / 1e6} megapixels)`, name);
+  if (w < 1 || h < 1 || w * h > maxPixels) {
+    throw new GradcamError(`unusable image size ${w}×${h} (at most ${maxPixels / 1e6} megapixels)`, name);
   }
   try {
-    const { data, info: out } = await sharp(bytes, { failOn: 'truncated', limitInputPixels: MAX_PIXELS })
+    const { data, info: out } = await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels })
       .rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: out.width, height: out.height };
   } catch (e) {
