@@ -85,26 +85,34 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
     opts.onProgress?.({ file: e.file, status: 'failed' });
   };
 
-  /** Writes (or reports) a finished job's images, once; removes a completed job from Redis. */
+  /**
+   * Writes (or reports) a finished job's images, each once; removes a completed job from Redis.
+   * Anything that goes wrong leaves the job pending for the next sweep.
+   */
   const collect = async (id: string) => {
     if (collecting.has(id) || !pending.has(id)) return;
     collecting.add(id);
     try {
-      const job = await Job.fromId<ExplainJobData, ExplainJobResult>(queue, id);
-      if (!job) return void (await requeue(id));
-      const state = await job.getState();
+      const state = await queue.getJobState(id);
+      if (state === 'unknown') return void (await requeue(id));
+      if (state !== 'completed' && state !== 'failed') return;
+      const job = await Job.fromId<ExplainJobData, ExplainJobResult>(queue, id); // read after the state: its result is there
+      if (!job) return;
+      const entries = pending.get(id)!;
       if (state === 'completed') {
-        const entries = pending.get(id)!;
-        pending.delete(id);
-        for (const e of entries) {
-          result.filesWritten += await writeOutput(opts.out, e.stem, fromJobResult(job.returnvalue, e.file, opts.modelName));
+        if (!job.returnvalue) return;
+        while (entries.length) {
+          const e = entries[0];
+          const written = await writeOutput(opts.out, e.stem, fromJobResult(job.returnvalue, e.file, opts.modelName));
           await appendFile(path.join(opts.out, MANIFEST), `${id} ${e.stem}\n`);
+          entries.shift();
+          result.filesWritten += written;
           result.done++;
           opts.onProgress?.({ file: e.file, status: 'done' });
         }
+        pending.delete(id);
         await job.remove().catch(() => {}); // its result is on disk now; the manifest remembers it
-      } else if (state === 'failed') {
-        const entries = pending.get(id)!;
+      } else {
         pending.delete(id);
         for (const e of entries) fail(e, job.failedReason || 'failed');
       }
@@ -179,6 +187,8 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
       }
     }
     while (pending.size) await Promise.race([changed(), sleep(1000)]);
+    const accounted = result.done + result.skipped + result.failed.length;
+    if (accounted !== files.length) throw new Error(`internal error: ${files.length} images, ${accounted} accounted for`);
   } finally {
     sweeping = false;
     wake();

@@ -1,0 +1,169 @@
+/**
+ * The queue with real components: Debian's redis-server (test/redis.ts), `gradcam worker`
+ * processes and `gradcam explain --queue`, compared byte for byte with a local `gradcam explain`.
+ * Faults: a worker killed with SIGKILL mid-run and Redis killed and restarted (AOF) mid-run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MANIFEST } from '../src/queue/enqueue.js';
+import { MODEL_025, REPO_ROOT, runCli, sharedImage } from './helpers.js';
+import { startRedis, type TestRedis } from './redis.js';
+
+const N = 24; // the issue's 100-image run is `npm run bench -- serve`
+const SHARED = ['both.png', 'cat_dog.jpg', 'chelsea.png', 'coffee.png', 'dogs.png', 'grace_hopper.jpg', 'squirrel_cls.jpg', 'vegetables.jpg'];
+
+/** N distinct small images (crops of the shared ones), alternating JPEG and PNG. */
+async function makeImages(dir: string, n: number): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const src = sharp(sharedImage(SHARED[i % SHARED.length]));
+    const { width = 0, height = 0 } = await src.metadata();
+    const k = Math.floor(i / SHARED.length);
+    const w = Math.round(width * (0.9 - 0.1 * (k % 4)));
+    const h = Math.round(height * (0.9 - 0.1 * (k % 4)));
+    const img = src.extract({ left: Math.round((width - w) * ((k * 0.37) % 1)), top: Math.round((height - h) * ((k * 0.61) % 1)), width: w, height: h }).resize(96, 80, { fit: 'fill' });
+    const name = `img${String(i).padStart(3, '0')}`;
+    if (i % 2) await img.png().toFile(path.join(dir, `${name}.png`));
+    else await img.jpeg({ quality: 90 }).toFile(path.join(dir, `${name}.jpg`));
+  }
+}
+
+interface Proc { proc: ChildProcess; log: () => string; exited: Promise<number | null> }
+
+/** Starts a process in its own process group (so a kill takes its children too), collecting stderr. */
+function start(args: string[]): Proc {
+  const proc = spawn('node', [path.join(REPO_ROOT, 'bin/gradcam.js'), ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => { log += d.toString(); });
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  return { proc, log: () => log, exited };
+}
+
+const killGroup = (p: Proc, signal: NodeJS.Signals) => { try { process.kill(-p.proc.pid!, signal); } catch { /* gone */ } };
+
+async function until(what: string, f: () => boolean, ms = 60_000): Promise<void> {
+  const t0 = Date.now();
+  while (!f()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const doneLines = (p: Proc) => (p.log().match(/^done /gm) ?? []).length;
+
+/** Every output file of a folder (not the manifest), by name. */
+function outputs(dir: string): Map<string, Buffer> {
+  return new Map(readdirSync(dir).filter((f) => f !== MANIFEST).sort().map((f) => [f, readFileSync(path.join(dir, f))]));
+}
+
+describe('gradcam explain --queue with gradcam workers', () => {
+  let redis: TestRedis;
+  let root: string;
+  let images: string;
+  let local: Map<string, Buffer>;
+  const workers: Proc[] = [];
+  const startWorker = async () => {
+    const w = start(['worker', '--queue', redis.url, '--concurrency', '1', '--lock-duration', '3000']);
+    workers.push(w);
+    await until('a worker to be ready', () => /worker ready/.test(w.log()), 60_000);
+    return w;
+  };
+
+  beforeAll(async () => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'gradcam-queue-'));
+    images = path.join(root, 'images');
+    await makeImages(images, N);
+    writeFileSync(path.join(images, 'zz_empty.jpg'), '');
+    writeFileSync(path.join(images, 'zz_notes.png'), 'this is not an image');
+    const [r, db] = await Promise.all([
+      runCli(['explain', images, '--model', MODEL_025, '--top', '2', '--out', path.join(root, 'local')]),
+      startRedis(),
+    ]);
+    redis = db;
+    expect(r.code).toBe(1); // the two bad files
+    local = outputs(path.join(root, 'local'));
+    expect(local.size).toBe(N * 5); // JSON + 2 × (overlay + heatmap)
+  });
+
+  afterAll(async () => {
+    for (const w of workers) killGroup(w, 'SIGKILL');
+    await redis?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('two workers write byte-identical outputs, fail bad images with their error, and a re-run skips finished work', async () => {
+    await Promise.all([startWorker(), startWorker()]);
+    const out = path.join(root, 'queued');
+    const t0 = Date.now();
+    const r = await runCli(['explain', images, '--model', MODEL_025, '--top', '2', '--out', out, '--queue', redis.url]);
+    const seconds = (Date.now() - t0) / 1000;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`queue: ${N} written, 0 already done, 2 failed`));
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
+    expect(errors.find((l) => l.includes('zz_empty.jpg'))).toMatch(/empty file/);
+    expect(errors.find((l) => l.includes('zz_notes.png'))).toMatch(/not an image/);
+    expect(errors).toHaveLength(2);
+    const queued = outputs(out);
+    expect([...queued.keys()]).toEqual([...local.keys()]);
+    for (const [name, data] of local) expect(queued.get(name)!.equals(data), name).toBe(true);
+    // both workers took part
+    expect(doneLines(workers[0])).toBeGreaterThan(0);
+    expect(doneLines(workers[1])).toBeGreaterThan(0);
+    console.log(`${N} images through 2 workers in ${seconds.toFixed(1)} s (split ${doneLines(workers[0])}/${doneLines(workers[1])})`);
+
+    const before = doneLines(workers[0]) + doneLines(workers[1]);
+    const again = await runCli(['explain', images, '--model', MODEL_025, '--top', '2', '--out', out, '--queue', redis.url]);
+    expect(again.stderr).toMatch(new RegExp(`queue: 0 written, ${N} already done`));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(doneLines(workers[0]) + doneLines(workers[1])).toBe(before); // no image explained again
+
+    const status = await runCli(['queue', 'status', '--queue', redis.url, '--json']);
+    const s = JSON.parse(status.stdout) as { counts: Record<string, number>; workers: number; failed: { error: string }[] };
+    expect(s.workers).toBe(2);
+    expect(s.counts.waiting + s.counts.active + s.counts.completed).toBe(0); // collected results are removed
+    expect(s.failed.map((f) => f.error).sort().join('\n')).toMatch(/zz_empty.jpg: empty file[\s\S]*zz_notes.png: not an image/);
+    const clean = await runCli(['queue', 'clean', '--queue', redis.url]);
+    expect(clean.stderr).toMatch(/removed 2 finished job/);
+  });
+
+  it('loses nothing and writes nothing twice when a worker is killed (SIGKILL) and Redis is killed and restarted mid-run', async () => {
+    for (const w of workers.splice(0)) { killGroup(w, 'SIGTERM'); await w.exited; }
+    const [a, b] = await Promise.all([startWorker(), startWorker()]);
+    const out = path.join(root, 'faults');
+    const run = start(['explain', images, '--model', MODEL_025, '--top', '2', '--out', out, '--queue', redis.url]);
+
+    await until('the first jobs', () => doneLines(a) + doneLines(b) >= 3);
+    const victim = doneLines(a) >= doneLines(b) ? a : b;
+    killGroup(victim, 'SIGKILL'); // the worker and its sandboxed child, mid-job
+    await victim.exited;
+    const survivor = victim === a ? b : a;
+    const replacement = startWorker(); // joins while the run goes on
+
+    const mark = doneLines(survivor);
+    await until('more jobs after the kill', () => doneLines(survivor) >= mark + 2);
+    const before = doneLines(survivor);
+    await redis.restart({ downMs: 1000 }); // SIGKILL; the AOF brings the queue back
+    await replacement;
+    console.log(`killed a worker after ${doneLines(victim)} job(s), restarted Redis after ${before} more; ${N - before - doneLines(victim)} or more images were still to do`);
+
+    const code = await Promise.race([run.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 90_000))]);
+    if (code === 'timeout') killGroup(run, 'SIGKILL');
+    expect(code, run.log()).toBe(1); // the two bad files
+    expect(run.log()).toMatch(new RegExp(`queue: ${N} written, 0 already done, 2 failed, ${N * 5} file\\(s\\) written`));
+    const got = outputs(out);
+    expect([...got.keys()]).toEqual([...local.keys()]);
+    for (const [name, data] of local) expect(got.get(name)!.equals(data), name).toBe(true);
+    // one manifest line per image: each image's outputs were written once
+    const lines = readFileSync(path.join(out, MANIFEST), 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(N);
+    expect(new Set(lines.map((l) => l.split(' ')[1])).size).toBe(N);
+    expect(existsNoTmp(out)).toBe(true);
+  });
+});
+
+const existsNoTmp = (dir: string) => !readdirSync(dir).some((f) => f.endsWith('.tmp'));
