@@ -112,6 +112,11 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
     if (reply.statusCode >= 400) metrics.errors.inc({ route, status: String(reply.statusCode) });
   });
 
+  // On close, in-flight requests finish; their responses then close the connection instead of keeping it alive.
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onSend', async (_req, reply) => { if (closing) reply.header('Connection', 'close'); });
+
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, _req, reply) => {
     let status = err.statusCode ?? 500;
     let message = err.message;
@@ -148,7 +153,11 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
 
   /** The query merged with the form fields, validated against the route's query schema. */
   function options<T>(req: FastifyRequest, fields: Record<string, string | string[]>): T {
-    const merged = { ...(req.query as object), ...fields };
+    const merged: Record<string, unknown> = { ...(req.query as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(fields)) {
+      const old = merged[k];
+      merged[k] = old === undefined ? v : [old, v].flat(); // a repeatable option (class) may come both ways
+    }
     if (!req.validateInput(merged, 'querystring')) {
       const errors = (req.getValidationFunction('querystring')?.errors ?? []) as ValidationIssue[];
       throw new HttpError(400, `bad request: ${validationMessage(errors, 'invalid options')}`);
