@@ -4,34 +4,16 @@
  * Faults: a worker killed with SIGKILL mid-run and Redis killed and restarted (AOF) mid-run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANIFEST } from '../src/queue/enqueue.js';
-import { MODEL_025, REPO_ROOT, runCli, sharedImage } from './helpers.js';
+import { MODEL_025, REPO_ROOT, runCli } from './helpers.js';
+import { makeImages } from './queue-images.js';
 import { startRedis, type TestRedis } from './redis.js';
 
 const N = 16; // the issue's 100-image run is `npm run bench -- serve`
-const SHARED = ['both.png', 'cat_dog.jpg', 'chelsea.png', 'coffee.png', 'dogs.png', 'grace_hopper.jpg', 'squirrel_cls.jpg', 'vegetables.jpg'];
-
-/** N distinct small images (crops of the shared ones), alternating JPEG and PNG. */
-async function makeImages(dir: string, n: number): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  for (let i = 0; i < n; i++) {
-    const src = sharp(sharedImage(SHARED[i % SHARED.length]));
-    const { width = 0, height = 0 } = await src.metadata();
-    const k = Math.floor(i / SHARED.length);
-    const w = Math.round(width * (0.9 - 0.1 * (k % 4)));
-    const h = Math.round(height * (0.9 - 0.1 * (k % 4)));
-    const img = src.extract({ left: Math.round((width - w) * ((k * 0.37) % 1)), top: Math.round((height - h) * ((k * 0.61) % 1)), width: w, height: h }).resize(96, 80, { fit: 'fill' });
-    const name = `img${String(i).padStart(3, '0')}`;
-    if (i % 2) await img.png().toFile(path.join(dir, `${name}.png`));
-    else await img.jpeg({ quality: 90 }).toFile(path.join(dir, `${name}.jpg`));
-  }
-}
-
 interface Proc { proc: ChildProcess; log: () => string; exited: Promise<number | null> }
 
 /** Starts a process in its own process group (so a kill takes its children too), collecting stderr. */
