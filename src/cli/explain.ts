@@ -1,17 +1,21 @@
 import { mkdir } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { getMethod } from '../methods/index.js';
 import { checkJobOptions, explainImages, summaryLines, writeOutput } from '../node/jobs.js';
 import type { ColormapName } from '../render/colormap.js';
-import { resolveClass } from '../targets/index.js';
+import { TARGET_FORMS } from '../targets/index.js';
+import { resolveLayers } from '../core/explain.js';
+import { cliTargets } from './targets.js';
 import { runQueuedExplain, withQueueOption } from './queue.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
 
 export interface ExplainCliOptions extends ModelOptions {
   class: string[];
+  target: string[];
+  mask?: string;
   top?: number;
   method: string;
-  layer: string;
+  layer: string[];
   out: string;
   batch: number;
   colormap: ColormapName;
@@ -31,8 +35,9 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   const method = getMethod(opts.method);
   checkJobOptions(opts);
   const model = await openModel(opts);
-  const layer = model.resolveLayer(opts.layer);
-  opts.class.forEach((c) => resolveClass(c, model.labels));
+  const layers = resolveLayers(model, opts.layer);
+  const layer = layers.join('+');
+  const targets = await cliTargets(model, [...opts.class, ...opts.target], opts.mask);
   const files = await expandInputs(inputs);
   if (!files.length) throw new Error(`no images found in ${inputs.join(', ')}`);
   const stems = uniqueStems(files);
@@ -46,12 +51,12 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
         .map((d) => ({ ...d, stem: stems[start + d.index] }));
       if (!ok.length) continue;
       try {
-        const outputs = await explainImages(model, ok, opts);
+        const outputs = await explainImages(model, ok, { ...opts, layer: layers }, targets);
         for (const [i, d] of ok.entries()) {
           try {
             await writeOutput(opts.out, d.stem, outputs[i]);
             done++;
-            summary.push(...summaryLines(d.stem, outputs[i].json));
+            summary.push(...summaryLines(d.stem, outputs[i].result!));
           } catch (e) {
             reportError(e, d.file);
           }
@@ -69,18 +74,24 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   return done;
 }
 
-/** The options `explain` and `compare` share: `--class`, `--layer`, `--colormap`, `--alpha`. */
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** The options `explain` and `compare` share: `--class`, `--target`, `--mask`, `--layer`, `--colormap`, `--alpha`. */
 export function withMapOptions(cmd: Command): Command {
   return cmd
-    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('-l, --layer <name>', "layer to explain, or 'auto'", 'auto')
+    .addOption(new Option('-c, --class <name|index>', 'class to explain (repeatable)').argParser(collect).default([], 'the top prediction'))
+    .addOption(new Option('-t, --target <spec>', `what to explain (repeatable): ${TARGET_FORMS.join(', ')}`).argParser(collect).default([], 'the top prediction'))
+    .option('--mask <image>', 'mask for segment:C targets (white = in; default: the pixels the model assigns to C)')
+    .addOption(new Option('-l, --layer <name>', "layer to explain, or 'auto' (repeatable: the maps are averaged)").argParser(collect).default([], 'auto'))
     .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
     .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5);
 }
 
+export { targetKey } from '../node/jobs.js';
+
 export function register(program: Command): void {
   withQueueOption(withModelOptions(withMapOptions(program.command('explain')
-    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and class')
+    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and target')
     .argument('<images...>', 'image files or folders'))
     .option('-k, --top <k>', 'explain the top k predicted classes', positiveInt('--top'))
     .option('--method <name>', 'CAM method (see `gradcam methods`)', 'gradcam')

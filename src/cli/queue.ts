@@ -8,7 +8,8 @@ import { checkJobOptions, type ExplainJobOptions } from '../node/jobs.js';
 import { connection, modelSpec, QUEUE_NAME, queueUrl } from '../queue/common.js';
 import { runQueued } from '../queue/enqueue.js';
 import { GradcamError, type Preprocessing } from '../model/types.js';
-import { resolveClass } from '../targets/index.js';
+import { resolveLayers } from '../core/explain.js';
+import { cliTargets } from './targets.js';
 import { expandInputs, openModel, positiveInt, progress, reportError, uniqueStems, type ModelOptions } from './common.js';
 
 /** Adds `--queue <redis-url>` (and `--window`) to a command. */
@@ -19,14 +20,18 @@ export function withQueueOption(cmd: Command): Command {
 }
 
 /** `explain … --queue`: checks the model and options here, queues, shows progress, writes the results. Returns the images written. */
-export async function runQueuedExplain(inputs: string[], opts: ModelOptions & ExplainJobOptions & { out: string; queue: string; window?: number }): Promise<number> {
+export async function runQueuedExplain(inputs: string[], opts: ModelOptions & ExplainJobOptions & { out: string; queue: string; window?: number; mask?: string }): Promise<number> {
   queueUrl(opts.queue);
   checkJobOptions(opts);
-  const model = await openModel(opts); // the model must load and know the classes and layer before anything is queued
+  const specs = [...(opts.class ?? []), ...(opts.target ?? [])];
+  // workers explain from the job alone: no files beside the image
+  if (opts.mask) throw new GradcamError('--mask cannot be used with --queue (the workers cannot read the mask file); use segment:C with the model\'s own mask');
+  if (specs.some((s) => /^similar:/i.test(s.trim()))) throw new GradcamError('similar:<image> targets cannot be used with --queue (the workers cannot read the reference images)');
+  const model = await openModel(opts); // the model must load and know the targets and layers before anything is queued
   let labels: string[] | undefined;
   try {
-    model.resolveLayer(opts.layer);
-    (opts.class ?? []).forEach((c) => resolveClass(c, model.labels));
+    resolveLayers(model, opts.layer);
+    await cliTargets(model, specs);
     if (opts.labels) labels = model.labels;
   } finally {
     model.dispose();
@@ -38,7 +43,7 @@ export async function runQueuedExplain(inputs: string[], opts: ModelOptions & Ex
   const files = await expandInputs(inputs);
   if (!files.length) throw new GradcamError(`no images found in ${inputs.join(', ')}`);
   const options: ExplainJobOptions = {
-    class: opts.class, top: opts.top, method: opts.method, layer: opts.layer, colormap: opts.colormap, alpha: opts.alpha,
+    class: opts.class, target: opts.target, top: opts.top, method: opts.method, layer: opts.layer, colormap: opts.colormap, alpha: opts.alpha,
     counterfactual: opts.counterfactual, weights: opts.weights, augSmooth: opts.augSmooth, eigenSmooth: opts.eigenSmooth, guided: opts.guided,
   };
   const bar = progress(files.length, 'explaining on the queue');

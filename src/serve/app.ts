@@ -13,7 +13,8 @@ import { methods } from '../methods/index.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
 import { decodeImage } from '../node/image.js';
 import { explainImages, type ExplainJobOptions } from '../node/jobs.js';
-import { resolveClass } from '../targets/index.js';
+import { resolveLayers } from '../core/explain.js';
+import { parseTarget } from '../targets/index.js';
 import { Admission } from './admission.js';
 import { createMetrics } from './metrics.js';
 import * as S from './schemas.js';
@@ -194,11 +195,13 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/v1/model', { schema: S.modelInfo }, async () => ({
-    name: (model as { name?: string }).name ?? path.basename(model.source),
+    name: model.name,
+    format: model.format,
     source: model.source,
     labels: model.labels.length,
     inputSize: model.preprocessing.size,
     layers: model.layers.map((l) => ({ name: l.name, shape: l.shape })),
+    outputs: model.outputs.map((o) => ({ name: o.name, shape: o.shape })),
     defaultLayer: model.defaultLayer,
     methods: Object.keys(methods),
   }));
@@ -214,13 +217,15 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
       const { bytes, name, fields } = await readUpload(req);
       const q = options<S.ExplainQuery>(req, fields);
       const classes = q.class ?? [];
+      const targets = q.target ?? [];
       try {
-        model.resolveLayer(q.layer ?? 'auto');
-        classes.forEach((c) => resolveClass(c, model.labels));
+        resolveLayers(model, q.layer);
+        // the target forms that need no files (similar:<image> would read the server's files: refused)
+        [...classes, ...targets].forEach((t) => parseTarget(t, model));
       } catch (e) { throw badOption(e); }
       const image = await decode(bytes, name);
       const jobOpts: ExplainJobOptions = {
-        class: classes, top: q.top, method: q.method, layer: q.layer, colormap: q.colormap, alpha: q.alpha,
+        class: classes, target: targets, top: q.top, method: q.method, layer: q.layer, colormap: q.colormap, alpha: q.alpha,
         counterfactual: q.counterfactual, weights: q.weights, batch: 1,
       };
       const [out] = await inTurn(ticket, () => explainImages(model, [{ file: name, image }], jobOpts));

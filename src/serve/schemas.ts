@@ -17,20 +17,22 @@ const explanation = {
   description: "the CLI's <stem>.json",
   properties: {
     image: { type: 'string' }, width: { type: 'integer' }, height: { type: 'integer' }, model: { type: 'string' },
-    method: { type: 'string' }, layer: { type: 'string' }, backend: { type: 'string' },
+    method: { type: 'string' }, layer: { type: 'string' }, layers: { type: 'array', items: { type: 'string' } }, backend: { type: 'string' },
     predictions: { type: 'array', items: prediction },
     targets: {
       type: 'array',
       items: {
         type: 'object',
         properties: {
+          target: { type: 'string', description: 'the target, e.g. class 282 "tiger cat", contrast 282 − 243' },
+          score: { type: 'number', description: 'its score on the image' },
           ...prediction.properties,
           cam: { type: 'array', items: { type: 'array', items: { type: 'number' } }, description: 'the map at the layer resolution, normalised to [0, 1]' },
           peak: { type: ['object', 'null'], properties: { x: { type: 'integer' }, y: { type: 'integer' } } },
           noEvidence: { type: 'boolean' },
           weights: { type: 'array', items: { type: 'number' } },
         },
-        required: ['classIndex', 'className', 'logit', 'probability', 'cam', 'peak', 'noEvidence'],
+        required: ['target', 'score', 'cam', 'peak', 'noEvidence'],
       },
     },
   },
@@ -44,7 +46,7 @@ const upload = {
 };
 
 export interface ExplainQuery {
-  class?: string[]; top?: number; method?: string; layer?: string; colormap?: ColormapName; alpha?: number;
+  class?: string[]; target?: string[]; top?: number; method?: string; layer?: string[]; colormap?: ColormapName; alpha?: number;
   counterfactual?: boolean; weights?: boolean; format?: 'json' | 'png';
 }
 export interface ClassifyQuery { top?: number }
@@ -58,9 +60,10 @@ export const explain = {
     additionalProperties: false,
     properties: {
       class: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 200 }, maxItems: 10, description: 'class name or index (repeatable); default: the top prediction' },
+      target: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 200 }, maxItems: 10, description: 'target (repeatable): 282, "tiger cat", contrast:282-243, prob:282, neg:282, segment:15, output:0, binary:positive' },
       top: { type: 'integer', minimum: 1, maximum: 10, description: 'explain the top k classes' },
       method: { type: 'string', enum: Object.keys(methods) },
-      layer: { type: 'string', maxLength: 200 },
+      layer: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 200 }, maxItems: 4, description: "layer name or 'auto' (repeatable: the maps are averaged)" },
       colormap: { type: 'string', enum: ['jet', 'viridis', 'inferno', 'magma', 'plasma', 'hot', 'rainbow', 'greys'] },
       alpha: { type: 'number', minimum: 0, maximum: 1 },
       counterfactual: { type: 'boolean' },
@@ -94,9 +97,10 @@ export const modelInfo = {
     200: {
       type: 'object',
       properties: {
-        name: { type: 'string' }, source: { type: 'string' }, labels: { type: 'integer', description: 'number of classes' },
+        name: { type: 'string' }, format: { type: 'string' }, source: { type: 'string' }, labels: { type: 'integer', description: 'number of classes' },
         inputSize: { type: 'array', items: { type: 'integer' } },
         layers: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, shape: { type: 'array', items: { type: ['integer', 'null'] } } } } },
+        outputs: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, shape: { type: 'array', items: { type: ['integer', 'null'] } } } } },
         defaultLayer: { type: 'string' }, methods: { type: 'array', items: { type: 'string' } },
       },
     },
