@@ -75,12 +75,13 @@ describe('gradcam serve (in-process app on 127.0.0.1)', () => {
   afterAll(async () => { await app?.close(); });
 
   it("answers the CLI's JSON for an upload, and the overlay PNG on request", async () => {
-    const r = await post(base, '/v1/explain?class=282&method=gradcam', catDog, { name: 'cat_dog.jpg', fields: { class: '243' } });
+    const r = await post(base, '/v1/explain?class=282&method=gradcam', catDog, { name: 'cat_dog.jpg', fields: { class: '243', target: 'contrast:282-243' } });
     expect(r.status).toBe(200);
     const image = await readImage(sharedImage('cat_dog.jpg'));
-    const [local] = await explainImages(model, [{ file: 'cat_dog.jpg', image }], { class: ['282', '243'], method: 'gradcam' });
+    const [local] = await explainImages(model, [{ file: 'cat_dog.jpg', image }], { class: ['282', '243'], target: ['contrast:282-243'], method: 'gradcam' });
     expect(r.json).toEqual(local.json);
-    expect(r.json.targets.map((t: { classIndex: number }) => t.classIndex)).toEqual([282, 243]);
+    expect(r.json.targets.map((t: { target: string }) => t.target)).toEqual(local.json.targets.map((t) => t.target));
+    expect(r.json.targets).toHaveLength(3);
 
     const png = await post(base, '/v1/explain?class=282', catDog, { name: 'cat_dog.jpg', headers: { accept: 'image/png' } });
     expect(png.status).toBe(200);
@@ -124,6 +125,7 @@ describe('gradcam serve (in-process app on 127.0.0.1)', () => {
       ['raw bytes', () => post(base, '/v1/explain', undefined, { body: new Uint8Array(small), headers: { 'content-type': 'image/jpeg' } }), 415, /multipart\/form-data/],
       ['no image field', () => post(base, '/v1/explain', undefined, { fields: { class: '1' } }), 400, /no image/],
       ['unknown class', () => post(base, '/v1/explain?class=unicorn', small), 400, /unicorn/],
+      ['a target that would read a server file', () => post(base, '/v1/explain?target=similar:/etc/hostname', small), 400, /similar/],
       ['unknown method', () => post(base, '/v1/explain?method=magic', small), 400, /method must be equal to one of/],
       ['top out of range', () => post(base, '/v1/explain', small, { fields: { top: '999' } }), 400, /top must be <= 10/],
       ['unknown route', () => post(base, '/v1/nothing', small), 404, /no route/],
