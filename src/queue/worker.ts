@@ -3,6 +3,7 @@
  * per unit of concurrency. Stops cleanly (finishing the jobs it holds) on SIGTERM/SIGINT.
  */
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'bullmq';
 import { connection, QUEUE_NAME, type ExplainJobData, type ExplainJobResult } from './common.js';
@@ -20,11 +21,14 @@ export interface WorkerOptions {
   onJob?: (e: { id: string; file: string; ok: boolean; error?: string; ms: number }) => void;
 }
 
-/** The processor file (TypeScript, run through tsx's loader in the child). */
-export const PROCESSOR_FILE = fileURLToPath(new URL('./processor.ts', import.meta.url));
+const here = fileURLToPath(import.meta.url);
 
-/** Node flags that let a child process import TypeScript: tsx's loader, by absolute URL (works from any folder). */
-export function tsxExecArgv(): string[] {
+/** The processor file, beside this one: processor.ts run through tsx's loader, or processor.js in a compiled build. */
+export const PROCESSOR_FILE = path.join(path.dirname(here), `processor${path.extname(here)}`);
+
+/** Node flags for the child: tsx's loader by absolute URL (works from any folder) when the processor is TypeScript. */
+export function childExecArgv(): string[] {
+  if (!PROCESSOR_FILE.endsWith('.ts')) return [];
   const require = createRequire(import.meta.url);
   return ['--import', pathToFileURL(require.resolve('tsx')).href];
 }
@@ -38,7 +42,7 @@ export function startWorker(opts: WorkerOptions): Worker<ExplainJobData, Explain
     stalledInterval: Math.max(1000, Math.round(lockDuration / 2)),
     maxStalledCount: opts.maxStalledCount ?? 2,
     useWorkerThreads: false,
-    workerForkOptions: { execArgv: tsxExecArgv() },
+    workerForkOptions: { execArgv: childExecArgv() },
   });
   worker.on('completed', (job) => opts.onJob?.({ id: job.id!, file: job.data.file, ok: true, ms: (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now()) }));
   worker.on('failed', (job, err) => {
