@@ -62,11 +62,11 @@ describe('gradcam explain --queue with gradcam workers', () => {
     await makeImages(images, N);
     writeFileSync(path.join(images, 'zz_empty.jpg'), '');
     writeFileSync(path.join(images, 'zz_notes.png'), 'this is not an image');
-    const [r, db] = await Promise.all([
+    redis = await startRedis();
+    const [r] = await Promise.all([ // the local reference run and the two workers' start-up side by side
       runCli(['explain', images, '--model', MODEL_025, '--top', '2', '--out', path.join(root, 'local')]),
-      startRedis(),
+      startWorker(), startWorker(),
     ]);
-    redis = db;
     expect(r.code).toBe(1); // the two bad files
     local = outputs(path.join(root, 'local'));
     expect(local.size).toBe(N * 5); // JSON + 2 × (overlay + heatmap)
@@ -79,7 +79,6 @@ describe('gradcam explain --queue with gradcam workers', () => {
   });
 
   it('two workers write byte-identical outputs, fail bad images with their error, and a re-run skips finished work', async () => {
-    await Promise.all([startWorker(), startWorker()]);
     const out = path.join(root, 'queued');
     const t0 = Date.now();
     const r = await runCli(['explain', images, '--model', MODEL_025, '--top', '2', '--out', out, '--queue', redis.url]);

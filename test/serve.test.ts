@@ -206,6 +206,23 @@ describe('gradcam serve (in-process app on 127.0.0.1)', () => {
       await tight.close();
     }
   });
+
+  it('answers 503 with Retry-After when a request waits longer than the timeout for its turn', async () => {
+    const slow = await buildApp({ model, timeoutMs: 1, queueSize: 8 });
+    const url = await slow.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const rs = await Promise.all(Array.from({ length: 4 }, () => post(url, '/v1/explain', small, { token: null })));
+      const late = rs.filter((r) => r.status === 503);
+      expect(rs.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(1);
+      expect(late.length).toBeGreaterThan(0);
+      for (const r of late) {
+        expect(r.json.error).toMatch(/timed out after 1 ms waiting for a turn/);
+        expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      }
+    } finally {
+      await slow.close();
+    }
+  });
 });
 
 describe('gradcam serve (a real process)', () => {

@@ -29,8 +29,10 @@ export interface ServeOptions {
   maxPixels?: number;
   /** Requests admitted at once (running + waiting; default 16): 429 + Retry-After beyond. */
   queueSize?: number;
-  /** Longest wait for a turn once admitted (ms; default 30 s): 503 + Retry-After beyond. Also bounds receiving a request. */
+  /** Longest wait for a turn once admitted (ms; default 30 s): 503 + Retry-After beyond. */
   timeoutMs?: number;
+  /** Longest time to receive a whole request (ms; default `timeoutMs`, at least 1 s): slow uploads are cut off. */
+  receiveTimeoutMs?: number;
   /** Fastify's logger (default off). */
   logger?: boolean;
 }
@@ -72,8 +74,8 @@ export async function buildApp(opts: ServeOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: maxBody,
-    requestTimeout: timeoutMs,
-    connectionTimeout: timeoutMs,
+    requestTimeout: Math.max(1000, opts.receiveTimeoutMs ?? timeoutMs),
+    connectionTimeout: Math.max(1000, opts.receiveTimeoutMs ?? timeoutMs),
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   });
