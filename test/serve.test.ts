@@ -38,7 +38,7 @@ function hugePng(): Buffer {
 }
 
 /** POSTs a multipart upload with `fetch` (Node's undici) and returns status, headers and body. */
-async function post(base: string, route: string, file: Buffer | undefined, opts: { name?: string; token?: string | null; fields?: Record<string, string>; headers?: Record<string, string>; body?: BodyInit } = {}) {
+async function post(base: string, route: string, file: Buffer | undefined, opts: { name?: string; token?: string | null; fields?: Record<string, string>; headers?: Record<string, string>; body?: BodyInit; duplex?: string } = {}) {
   let body = opts.body;
   if (!body) {
     const form = new FormData();
@@ -48,12 +48,25 @@ async function post(base: string, route: string, file: Buffer | undefined, opts:
   }
   const token = opts.token === undefined ? TOKEN : opts.token;
   const res = await fetch(`${base}${route}`, {
-    method: 'POST', body,
+    method: 'POST', body, ...(opts.duplex ? { duplex: opts.duplex } : {}),
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(opts.headers ?? {}) },
   });
   const buf = Buffer.from(await res.arrayBuffer());
   const json = /json/.test(res.headers.get('content-type') ?? '') ? JSON.parse(buf.toString()) : undefined;
   return { status: res.status, headers: res.headers, buf, json };
+}
+
+/** A multipart upload sent as a stream (Transfer-Encoding: chunked), so the server cannot check a Content-Length. */
+function chunked(file: Buffer) {
+  const boundary = 'gradcam-test-boundary';
+  const parts = [
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="big.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+    file, Buffer.from(`\r\n--${boundary}--\r\n`),
+  ];
+  const body = new ReadableStream<Uint8Array>({
+    start(c) { for (const p of parts) for (let i = 0; i < p.length; i += 65536) c.enqueue(new Uint8Array(p.subarray(i, i + 65536))); c.close(); },
+  });
+  return { body: body as unknown as BodyInit, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, duplex: 'half' };
 }
 
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
@@ -118,6 +131,7 @@ describe('gradcam serve (in-process app on 127.0.0.1)', () => {
       ['truncated', () => post(base, '/v1/explain', truncated, { name: 'truncated.jpg' }), 422, /truncated\.jpg: truncated or corrupt/],
       ['100000×100000 PNG', () => post(base, '/v1/explain', hugePng(), { name: 'huge.png' }), 413, /unusable image size 100000×100000/],
       ['oversized body', () => post(base, '/v1/explain', Buffer.concat([catDog, Buffer.alloc(1 << 20)]), { name: 'big.jpg' }), 413, /larger than the limit/],
+      ['oversized chunked body (no Content-Length)', () => post(base, '/v1/explain', undefined, chunked(Buffer.concat([catDog, Buffer.alloc(1 << 20)]))), 413, /larger than the limit/],
       ['wrong token', () => post(base, '/v1/explain', small, { token: 'wrong' }), 401, /wrong bearer token/],
       ['token of another length', () => post(base, '/v1/explain', small, { token: 'x'.repeat(300) }), 401, /wrong bearer token/],
       ['no token', () => post(base, '/v1/explain', small, { token: null }), 401, /missing bearer token/],
