@@ -112,6 +112,27 @@ describe('gradcam explain --queue with gradcam workers', () => {
     expect(clean.stderr).toMatch(/removed 2 finished job/);
   });
 
+  it('eval --queue: every image evaluated by a worker, merged into the same method rows as a local eval', async () => {
+    const some = readdirSync(images).filter((f) => f.startsWith('img')).slice(0, 3).map((f) => path.join(images, f));
+    const args = [...some, '--model', MODEL_025, '--methods', 'gradcam', '--steps', '5', '--road-percentages', '50'];
+    const [local, queued] = await Promise.all([
+      runCli(['eval', ...args, '--out', path.join(root, 'eval-local')]),
+      runCli(['eval', ...args, '--out', path.join(root, 'eval-queued'), '--queue', redis.url]),
+    ]);
+    expect(local.code).toBe(0);
+    expect(queued.code, queued.stderr).toBe(0);
+    expect(queued.stderr).toMatch(/queue: 3 evaluated, 0 failed/);
+    type Row = Record<string, unknown> & { cases: Record<string, unknown>[] };
+    const read = (dir: string) => JSON.parse(readFileSync(path.join(root, dir, 'eval.json'), 'utf8')) as { images: number; methods: Record<string, Row>; baselines: Record<string, Row> };
+    const [a, b] = [read('eval-local'), read('eval-queued')];
+    expect(b.images).toBe(3);
+    // ROAD's noise and the random baseline are seeded per image on the queue, per run locally: everything else is equal
+    const strip = (r: Row) => JSON.parse(JSON.stringify(r, (k, v) => (/^road/i.test(k) ? undefined : v)));
+    expect(strip(b.methods.gradcam)).toEqual(strip(a.methods.gradcam));
+    expect(strip(b.baselines.centre)).toEqual(strip(a.baselines.centre));
+    expect(b.baselines.random.cases).toHaveLength(a.baselines.random.cases.length);
+  });
+
   it('loses nothing and writes nothing twice when a worker is killed (SIGKILL) and Redis is killed and restarted mid-run', async () => {
     const [a, b] = workers; // warm, from the test above
     const out = path.join(root, 'faults');

@@ -5,9 +5,11 @@
 import type { Command } from 'commander';
 import { Queue } from 'bullmq';
 import { checkJobOptions, type ExplainJobOptions } from '../node/jobs.js';
-import { connection, modelSpec, QUEUE_NAME, queueUrl } from '../queue/common.js';
+import { connection, modelSpec, QUEUE_NAME, queueUrl, type EvalJob, type ModelSpec } from '../queue/common.js';
+import { evaluateQueued } from '../queue/eval.js';
+import type { EvalResult, EvaluateOptions } from '../metrics/index.js';
 import { runQueued } from '../queue/enqueue.js';
-import { GradcamError, type Preprocessing } from '../model/types.js';
+import { GradcamError, type ExplainableModel, type Preprocessing } from '../model/types.js';
 import { resolveLayers } from '../core/explain.js';
 import { cliTargets } from './targets.js';
 import { expandInputs, openModel, positiveInt, progress, reportError, uniqueStems, type ModelOptions } from './common.js';
@@ -36,10 +38,7 @@ export async function runQueuedExplain(inputs: string[], opts: ModelOptions & Ex
   } finally {
     model.dispose();
   }
-  const preprocessing: Partial<Preprocessing> = {};
-  if (opts.inputRange) preprocessing.range = opts.inputRange.split(',').map(Number) as [number, number];
-  if (opts.resize) preprocessing.resize = opts.resize;
-  const spec = await modelSpec({ model: opts.model, backend: opts.backend, labels, preprocessing });
+  const spec = await queuedModel(opts, labels);
   const files = await expandInputs(inputs);
   if (!files.length) throw new GradcamError(`no images found in ${inputs.join(', ')}`);
   const options: ExplainJobOptions = {
@@ -59,6 +58,39 @@ export async function runQueuedExplain(inputs: string[], opts: ModelOptions & Ex
   } finally {
     bar.stop();
   }
+}
+
+/** The model as the workers load it: `--model`, `--backend`, `--input-range`, `--resize`, and `--labels`' content. */
+async function queuedModel(opts: ModelOptions, labels?: string[]): Promise<ModelSpec> {
+  const preprocessing: Partial<Preprocessing> = {};
+  if (opts.inputRange) preprocessing.range = opts.inputRange.split(',').map(Number) as [number, number];
+  if (opts.resize) preprocessing.resize = opts.resize;
+  return modelSpec({ model: opts.model, backend: opts.backend, labels, preprocessing });
+}
+
+/**
+ * `eval … --queue`: every image evaluated by a worker, the cases merged here (see src/queue/eval.ts).
+ * `model` is the command's loaded model (options and boxes are already checked against it).
+ */
+export async function runQueuedEval(
+  files: string[], model: ExplainableModel, opts: ModelOptions & { queue: string; window?: number }, evalOpts: EvaluateOptions,
+  boxesOf: (file: string) => EvalJob['boxes'],
+): Promise<EvalResult | undefined> {
+  const spec = await queuedModel(opts, opts.labels ? model.labels : undefined);
+  const { result, run } = await evaluateQueued(files, {
+    url: queueUrl(opts.queue), model: spec, modelName: opts.model, options: {}, window: opts.window,
+    eval: {
+      options: {
+        methods: (evalOpts.methods ?? ['gradcam']).map((m) => (typeof m === 'string' ? m : m.name)),
+        targets: evalOpts.targets?.map(String), groups: evalOpts.groups, layer: evalOpts.layer, batchSize: evalOpts.batchSize,
+        deletion: evalOpts.deletion, road: evalOpts.road,
+      },
+      boxesOf,
+    },
+    onError: (file, message) => reportError(new GradcamError(message, file)),
+  });
+  process.stderr.write(`queue: ${run.done} evaluated, ${run.failed.length} failed\n`);
+  return result;
 }
 
 async function withQueue<T>(url: string, f: (q: Queue) => Promise<T>): Promise<T> {

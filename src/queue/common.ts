@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExplainJobOptions, ExplainOutput } from '../node/jobs.js';
 import type { ExplanationJson } from '../render/json.js';
+import type { Box, PerturbBaseline } from '../metrics/index.js';
 import { GradcamError, type Preprocessing } from '../model/types.js';
 import type { NodeBackend } from '../node/backend.js';
 
@@ -44,7 +45,17 @@ export interface ModelSpec {
   hash?: string;
 }
 
-/** One job: one image. */
+/** What `eval --queue` asks of one image: `evaluate`'s options (plain data) and the image's boxes. */
+export interface EvalJob {
+  options: {
+    methods: string[]; targets?: string[]; groups?: Record<string, number[]>; layer?: string; batchSize?: number;
+    deletion?: { steps?: number; deletionBaseline?: PerturbBaseline; insertionBaseline?: PerturbBaseline };
+    road?: { percentages?: number[] };
+  };
+  boxes?: Record<string, Box[]>;
+}
+
+/** One job: one image, explained (default) or evaluated (`eval`). */
 export interface ExplainJobData {
   /** The image's name as given to the enqueuing command (reported in the JSON's `image`). */
   file: string;
@@ -52,6 +63,7 @@ export interface ExplainJobData {
   bytes: string;
   model: ModelSpec;
   options: ExplainJobOptions;
+  eval?: EvalJob;
 }
 
 /** A job's result: the JSON report and the PNGs (base64), as {@link ExplainOutput}. */
@@ -95,9 +107,9 @@ function canonical(v: unknown): string {
  * The job id: a hash of the image's content, the model and the options that change the outputs. The
  * same image with the same model and options is the same job, whatever its name or who enqueues it.
  */
-export function jobId(bytes: Uint8Array, model: ModelSpec, options: ExplainJobOptions): string {
+export function jobId(bytes: Uint8Array, model: ModelSpec, options: ExplainJobOptions, evalJob?: EvalJob): string {
   const { batch: _batch, ...outputOptions } = options; // batch size changes speed, not results
   const content = createHash('sha256').update(bytes).digest('hex');
-  const rest = createHash('sha256').update(canonical({ model, options: outputOptions })).digest('hex');
+  const rest = createHash('sha256').update(canonical({ model, options: outputOptions, eval: evalJob })).digest('hex');
   return `x${content.slice(0, 24)}-${rest.slice(0, 16)}`;
 }

@@ -13,7 +13,7 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import { writeOutput, type ExplainJobOptions } from '../node/jobs.js';
 import {
   connection, fromJobResult, jobId, KEEP_SECONDS, QUEUE_NAME,
-  type ExplainJobData, type ExplainJobResult, type ModelSpec,
+  type EvalJob, type ExplainJobData, type ExplainJobResult, type ModelSpec,
 } from './common.js';
 
 /** The record of what an output folder holds: one `<job id> <stem>` line per written image. */
@@ -35,6 +35,10 @@ export interface QueuedRunOptions {
   onProgress?: (e: { file: string; status: 'done' | 'failed' | 'skipped' }) => void;
   /** Called for an image that cannot be explained (a line `error: <file>: <problem>`). */
   onError?: (file: string, message: string) => void;
+  /** `eval --queue`: each job evaluates its image (with its boxes) instead of explaining it. */
+  eval?: { options: EvalJob['options']; boxesOf?: (file: string) => EvalJob['boxes'] };
+  /** Receives each finished image's result (file order index) instead of writing outputs: no files, no manifest, no skipping. */
+  onResult?: (file: string, index: number, result: unknown) => Promise<void> | void;
 }
 
 export interface QueuedRunResult {
@@ -47,7 +51,7 @@ export interface QueuedRunResult {
   filesWritten: number;
 }
 
-interface Entry { file: string; stem: string }
+interface Entry { file: string; stem: string; index: number }
 
 async function readManifest(out: string): Promise<Map<string, string>> {
   const text = await readFile(path.join(out, MANIFEST), 'utf8').catch(() => '');
@@ -68,9 +72,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function runQueued(files: string[], stems: string[], opts: QueuedRunOptions): Promise<QueuedRunResult> {
   const window = opts.window ?? 256;
-  await mkdir(opts.out, { recursive: true });
-  const manifest = await readManifest(opts.out);
-  const queue = new Queue<ExplainJobData, ExplainJobResult>(QUEUE_NAME, { connection: connection(opts.url) });
+  if (!opts.onResult) await mkdir(opts.out, { recursive: true });
+  const manifest = opts.onResult ? new Map<string, string>() : await readManifest(opts.out);
+  const queue = new Queue<ExplainJobData, unknown>(QUEUE_NAME, { connection: connection(opts.url) });
   const events = new QueueEvents(QUEUE_NAME, { connection: connection(opts.url, { blocking: true }) });
   const result: QueuedRunResult = { done: 0, skipped: 0, failed: [], filesWritten: 0 };
   const pending = new Map<string, Entry[]>(); // job id → the files waiting for it
@@ -96,15 +100,19 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
       const state = await queue.getJobState(id);
       if (state === 'unknown') return void (await requeue(id));
       if (state !== 'completed' && state !== 'failed') return;
-      const job = await Job.fromId<ExplainJobData, ExplainJobResult>(queue, id); // read after the state: its result is there
+      const job = await Job.fromId<ExplainJobData, unknown>(queue, id); // read after the state: its result is there
       if (!job) return;
       const entries = pending.get(id)!;
       if (state === 'completed') {
         if (!job.returnvalue) return;
         while (entries.length) {
           const e = entries[0];
-          const written = await writeOutput(opts.out, e.stem, fromJobResult(job.returnvalue, e.file, opts.modelName));
-          await appendFile(path.join(opts.out, MANIFEST), `${id} ${e.stem}\n`);
+          let written = 0;
+          if (opts.onResult) await opts.onResult(e.file, e.index, job.returnvalue);
+          else {
+            written = await writeOutput(opts.out, e.stem, fromJobResult(job.returnvalue as ExplainJobResult, e.file, opts.modelName));
+            await appendFile(path.join(opts.out, MANIFEST), `${id} ${e.stem}\n`);
+          }
           entries.shift();
           result.filesWritten += written;
           result.done++;
@@ -131,7 +139,7 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
   };
 
   const add = async (id: string, e: Entry, bytes: Buffer) => {
-    const job = await queue.add('explain', { file: e.file, bytes: bytes.toString('base64'), model: opts.model, options: opts.options }, {
+    const job = await queue.add(opts.eval ? 'eval' : 'explain', { file: e.file, bytes: bytes.toString('base64'), model: opts.model, options: opts.options, eval: evalJob(e.file) }, {
       jobId: id,
       attempts: opts.attempts ?? 3,
       backoff: { type: 'exponential', delay: opts.backoffMs ?? 1000 },
@@ -141,6 +149,8 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
     // the same job failed in an earlier run: try it again (a bad image fails again at once)
     if ((await job.getState()) === 'failed') await job.retry('failed');
   };
+
+  const evalJob = (file: string): EvalJob | undefined => (opts.eval ? { options: opts.eval.options, boxes: opts.eval.boxesOf?.(file) } : undefined);
 
   const onEvent = ({ jobId: id }: { jobId: string }) => { if (pending.has(id)) void collect(id).catch(() => {}); };
   events.on('completed', onEvent);
@@ -162,7 +172,7 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
 
   try {
     for (const [i, file] of files.entries()) {
-      const e = { file, stem: stems[i] };
+      const e = { file, stem: stems[i], index: i };
       let bytes: Buffer;
       try {
         const info = await stat(file);
@@ -172,8 +182,8 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
         fail(e, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message);
         continue;
       }
-      const id = jobId(bytes, opts.model, opts.options);
-      if (manifest.get(e.stem) === id && (await stat(path.join(opts.out, `${e.stem}.json`)).catch(() => undefined))) {
+      const id = jobId(bytes, opts.model, opts.options, evalJob(file));
+      if (!opts.onResult && manifest.get(e.stem) === id && (await stat(path.join(opts.out, `${e.stem}.json`)).catch(() => undefined))) {
         result.skipped++;
         opts.onProgress?.({ file, status: 'skipped' });
         continue;

@@ -3,7 +3,9 @@
  * `--concurrency`), so the CPU-bound explaining stays off the worker's event loop. It loads each
  * model once and explains one image per job with the same function as `gradcam explain`.
  */
+import path from 'node:path';
 import { UnrecoverableError, type SandboxedJob } from 'bullmq';
+import { evaluate, type EvalResult } from '../metrics/index.js';
 import { initBackend } from '../node/backend.js';
 import { decodeImage } from '../node/image.js';
 import { explainImages } from '../node/jobs.js';
@@ -30,11 +32,15 @@ function open(spec: ModelSpec): Promise<ExplainableModel> {
   return m;
 }
 
-export default async function explainJob(job: SandboxedJob<ExplainJobData, ExplainJobResult>): Promise<ExplainJobResult> {
+export default async function explainJob(job: SandboxedJob<ExplainJobData, ExplainJobResult | EvalResult>): Promise<ExplainJobResult | EvalResult> {
   const { file, bytes, model: spec, options } = job.data;
   const model = await open(spec); // a model this machine cannot load is retried (with backoff), maybe elsewhere
   try {
     const image = await decodeImage(Buffer.from(bytes, 'base64'), file);
+    if (job.data.eval) {
+      // `eval --queue`: the image's cases for every method (the enqueuing command merges them)
+      return await evaluate(model, [{ image, name: path.basename(file), boxes: job.data.eval.boxes }], job.data.eval.options);
+    }
     const [out] = await explainImages(model, [{ file, image }], { ...options, batch: 1 });
     return toJobResult(out);
   } catch (e) {
