@@ -255,7 +255,13 @@ describe('gradcam serve (a real process)', () => {
     const catDog = readFileSync(sharedImage('cat_dog.jpg'));
     const answered: number[] = [];
     const inFlight = Array.from({ length: 4 }, () => post(base, '/v1/explain?top=2', catDog).then((r) => { answered.push(Date.now()); return r; }));
-    await new Promise((r) => setTimeout(r, 150)); // the uploads are in; the model works through them
+    // SIGTERM once all four are admitted (answered, or waiting/running) and at least one is still unanswered
+    for (;;) {
+      const { queued } = await (await fetch(`${base}/healthz`)).json() as { queued: number };
+      if (queued >= 1 && queued + answered.length >= 4) break;
+      if (answered.length === 4) throw new Error('all requests finished before the SIGTERM could be sent');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const killed = Date.now();
     proc.kill('SIGTERM');
     const rs = await Promise.all(inFlight);
