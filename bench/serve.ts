@@ -41,7 +41,7 @@ async function queueBench(): Promise<void> {
   const workers: ReturnType<typeof worker>[] = [];
   try {
     const dir = path.join(root, 'images');
-    await makeImages(dir, IMAGES + 4);
+    await makeImages(dir, IMAGES + 4, [320, 240]); // big enough that explaining, not queue overhead, dominates
     const files = readdirSync(dir).sort().map((f) => path.join(dir, f));
     const warm = files.slice(IMAGES);
     const work = files.slice(0, IMAGES);
@@ -76,7 +76,7 @@ async function queueBench(): Promise<void> {
       best.set(n, Math.max(best.get(n) ?? 0, IMAGES / s));
       rows.push([n, `${r.done}/${IMAGES}`, `${s.toFixed(1)} s`, `${(IMAGES / s).toFixed(2)} img/s`, `${same}/${IMAGES}`]);
     }
-    console.log(`\nQueue: ${IMAGES} images (96×80, top 2), α=0.25 MobileNet, workers with --concurrency 1 on ${os.cpus().length} cores`);
+    console.log(`\nQueue: ${IMAGES} images (320×240, top 2), α=0.25 MobileNet, workers with --concurrency 1 on ${os.cpus().length} cores`);
     table(['workers', 'written', 'time', 'throughput', 'JSON byte-identical to in-process'], rows);
     console.log(`2 workers / 1 worker throughput (best of two runs each): ${(best.get(2)! / best.get(1)!).toFixed(2)}×`);
   } finally {
