@@ -6,9 +6,12 @@ import { methods } from '../methods/index.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
 import { curvesSvg, evalJson, evalMarkdown, evaluate, type Box, type EvalImage, type EvalResult, type EvaluateOptions, type PerturbBaseline } from '../metrics/index.js';
 import { resolveClass } from '../targets/index.js';
+import { runQueuedEval, withQueueOption } from './queue.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, withModelOptions, type ModelOptions } from './common.js';
 
 export interface EvalCliOptions extends ModelOptions {
+  queue?: string;
+  window?: number;
   methods: string;
   boxes?: string;
   class: string[];
@@ -121,12 +124,15 @@ export async function runEval(inputs: string[], opts: EvalCliOptions): Promise<E
       batchSize: opts.batch, deletion: { steps: opts.steps, deletionBaseline: opts.deletionBaseline, insertionBaseline: opts.insertionBaseline }, road: { percentages: road },
       onWarning: (m) => process.stderr.write(`warning: ${m}\n`), onProgress: () => bar.tick(),
     };
-    let result: EvalResult;
+    let result: EvalResult | undefined;
     try {
-      result = await evaluate(model, images, evalOpts);
+      result = opts.queue
+        ? await runQueuedEval(good.map((g) => g.file), model, { ...opts, queue: opts.queue }, evalOpts, (f) => boxesOf(boxes, f))
+        : await evaluate(model, images, evalOpts);
     } finally {
       bar.stop();
     }
+    if (!result) return undefined;
     await mkdir(opts.out, { recursive: true });
     const { getBackend } = await import('@tensorflow/tfjs');
     const info = { ...opts, backend: getBackend(), files: good.map((g) => g.file) };
@@ -141,7 +147,7 @@ export async function runEval(inputs: string[], opts: EvalCliOptions): Promise<E
 }
 
 export function register(program: Command): void {
-  withModelOptions(program.command('eval')
+  withQueueOption(withModelOptions(program.command('eval')
     .description('faithfulness and localisation metrics of CAM methods, with random and centre baselines → eval.md, eval.json, curves.svg')
     .argument('<images...>', 'image files or folders')
     .option('--methods <list>', "comma-separated methods, or 'all'", 'gradcam')
@@ -153,7 +159,7 @@ export function register(program: Command): void {
     .option('--steps <n>', 'deletion/insertion steps', positiveInt('--steps'), 50)
     .option('--deletion-baseline <kind>', 'what deleted pixels become: zero (0 in input space), mean (image mean) or blur', 'zero')
     .option('--insertion-baseline <kind>', 'the canvas insertion starts from: blur, mean or zero', 'blur')
-    .option('--road-percentages <list>', 'ROAD: percentages of pixels removed', '10,20,30,40,50,60,70,80,90'))
+    .option('--road-percentages <list>', 'ROAD: percentages of pixels removed', '10,20,30,40,50,60,70,80,90')))
     .action(async (images: string[], opts: EvalCliOptions) => {
       const result = await runEval(images, opts);
       if (result) process.stderr.write(`evaluated ${result.methods.length - 2} method(s) on ${result.images} image(s) → ${opts.out}/\n`);

@@ -1,20 +1,12 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { guidedBackprop, guidedImage } from '../core/guided.js';
-import type { ImageExplanation, TargetExplanation } from '../core/types.js';
-import { explain } from '../explain.js';
-import { inputRegion } from '../core/image.js';
-import type { RgbImage } from '../core/image.js';
 import { getMethod } from '../methods/index.js';
-import type { ExplainableModel } from '../model/types.js';
-import { encodePng } from '../node/image.js';
-import { colormapTable, type ColormapName } from '../render/colormap.js';
-import { toJson } from '../render/json.js';
-import { colorize, overlay } from '../render/overlay.js';
+import { checkJobOptions, explainImages, summaryLines, writeOutput } from '../node/jobs.js';
+import type { ColormapName } from '../render/colormap.js';
 import { TARGET_FORMS } from '../targets/index.js';
 import { resolveLayers } from '../core/explain.js';
 import { cliTargets } from './targets.js';
+import { runQueuedExplain, withQueueOption } from './queue.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
 
 export interface ExplainCliOptions extends ModelOptions {
@@ -36,59 +28,12 @@ export interface ExplainCliOptions extends ModelOptions {
 }
 
 /**
- * The file-name key of a target: its class index for a plain class target, else its description
- * made file-safe (`contrast-282-243`, `output-0`).
- */
-export function targetKey(t: TargetExplanation): string {
-  if (t.classIndex >= 0 && t.target.startsWith('class ')) return String(t.classIndex);
-  return t.target.replace(/"[^"]*"/g, '').replace(/[^\w.]+/g, '-').replace(/^-+|-+$/g, '').toLowerCase();
-}
-
-/** Writes `<stem>.json`, `<stem>.<class>.png` (overlay) and `<stem>.<class>.heatmap.png` for one image. */
-export async function writeExplanation(
-  out: string, stem: string, file: string, image: RgbImage, result: ImageExplanation, model: ExplainableModel,
-  opts: { colormap: ColormapName; alpha: number; weights?: boolean; suffix?: string },
-): Promise<void> {
-  const suffix = opts.suffix ?? '';
-  const json = toJson(result, file, model.source, opts.weights);
-  await writeFile(path.join(out, `${stem}${suffix}.json`), JSON.stringify(json, null, 1) + '\n');
-  for (const t of result.targets) {
-    const o = overlay(image, t.heatmap, opts);
-    await writeFile(path.join(out, `${stem}.${targetKey(t)}${suffix}.png`), await encodePng(o.data, o.width, o.height));
-    const h = colorize(t.heatmap, opts);
-    await writeFile(path.join(out, `${stem}.${targetKey(t)}${suffix}.heatmap.png`), await encodePng(h.data, h.width, h.height));
-  }
-}
-
-const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
-
-/**
- * Writes `<stem>.<class>.guided.png` per target: guided backpropagation × the target's map (Guided
- * Grad-CAM for `--method gradcam`), at the size of the image region the network saw.
- */
-async function writeGuided(
-  model: ExplainableModel, items: { stem: string; image: RgbImage }[], results: ImageExplanation[], opts: ExplainCliOptions,
-): Promise<void> {
-  const guided = await guidedBackprop(model, items.map((d) => d.image), {
-    targets: results.map((r) => r.targets.map((t) => t.explained)), top: 0, batchSize: opts.batch, onWarning: warn,
-  });
-  for (const [i, d] of items.entries()) {
-    const region = inputRegion(d.image.width, d.image.height, model.preprocessing);
-    for (const [k, g] of guided[i].entries()) {
-      const img = guidedImage(g, results[i].targets[k].cam, region);
-      const png = await encodePng(img.data, img.width, img.height);
-      await writeFile(path.join(opts.out, `${d.stem}.${targetKey(results[i].targets[k])}.guided.png`), png);
-    }
-  }
-}
-
-/**
  * Explains every image; bad files are reported one line each and skipped, the rest are written.
  * Returns the number of images explained.
  */
 export async function runExplain(inputs: string[], opts: ExplainCliOptions): Promise<number> {
   const method = getMethod(opts.method);
-  colormapTable(opts.colormap);
+  checkJobOptions(opts);
   const model = await openModel(opts);
   const layers = resolveLayers(model, opts.layer);
   const layer = layers.join('+');
@@ -105,27 +50,20 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
       const ok = (await readImages(files.slice(start, start + opts.batch), () => bar.tick()))
         .map((d) => ({ ...d, stem: stems[start + d.index] }));
       if (!ok.length) continue;
-      let results;
       try {
-        results = await explain(model, ok.map((d) => d.image), {
-          method, layer: layers, targets, top: opts.top ?? (targets.length ? 0 : model.activation === 'sigmoid' && model.labels.length === 2 ? 2 : 1), batchSize: opts.batch, // binary: both sides
-          counterfactual: opts.counterfactual, augSmooth: opts.augSmooth, eigenSmooth: opts.eigenSmooth, onWarning: warn,
-        });
-        if (opts.guided) await writeGuided(model, ok, results, opts);
+        const outputs = await explainImages(model, ok, { ...opts, layer: layers }, targets);
+        for (const [i, d] of ok.entries()) {
+          try {
+            await writeOutput(opts.out, d.stem, outputs[i]);
+            done++;
+            summary.push(...summaryLines(d.stem, outputs[i].result!));
+          } catch (e) {
+            reportError(e, d.file);
+          }
+          bar.tick();
+        }
       } catch (e) {
         ok.forEach((d) => { reportError(e, d.file); bar.tick(); });
-        continue;
-      }
-      for (const [i, d] of ok.entries()) {
-        try {
-          await writeExplanation(opts.out, d.stem, d.file, d.image, results[i], model, opts);
-          done++;
-          summary.push(...results[i].targets.map((t) =>
-            `${d.stem}  ${targetKey(t) === String(t.classIndex) ? `${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}` : `${t.target}  score=${t.score.toFixed(3)}`}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
-        } catch (e) {
-          reportError(e, d.file);
-        }
-        bar.tick();
       }
     }
   } finally {
@@ -149,8 +87,10 @@ export function withMapOptions(cmd: Command): Command {
     .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5);
 }
 
+export { targetKey } from '../node/jobs.js';
+
 export function register(program: Command): void {
-  withModelOptions(withMapOptions(program.command('explain')
+  withQueueOption(withModelOptions(withMapOptions(program.command('explain')
     .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and target')
     .argument('<images...>', 'image files or folders'))
     .option('-k, --top <k>', 'explain the top k predicted classes', positiveInt('--top'))
@@ -161,9 +101,9 @@ export function register(program: Command): void {
     .option('--aug-smooth', 'average the maps of flipped and intensity-scaled copies (6× the cost)')
     .option('--eigen-smooth', "first principal component of the method's per-channel terms instead of their sum")
     .option('--guided', 'also write <stem>.<class>.guided.png: guided backpropagation × the map (Guided Grad-CAM)')
-    .option('--weights', 'include channel weights in the JSON'))
-    .action(async (images: string[], opts: ExplainCliOptions) => {
-      const n = await runExplain(images, opts);
+    .option('--weights', 'include channel weights in the JSON')))
+    .action(async (images: string[], opts: ExplainCliOptions & { queue?: string; window?: number }) => {
+      const n = opts.queue ? await runQueuedExplain(images, { ...opts, queue: opts.queue }) : await runExplain(images, opts);
       process.stderr.write(`explained ${n} image(s) → ${opts.out}/\n`);
     });
 }

@@ -11,6 +11,9 @@ import { register as evalCommand } from './eval.js';
 import { register as explain } from './explain.js';
 import { register as inspect } from './inspect.js';
 import { register as train } from './train.js';
+import { register as serve } from './serve.js';
+import { register as worker } from './worker.js';
+import { register as queue } from './queue.js';
 import { methods } from '../methods/index.js';
 
 const program = new Command('gradcam')
@@ -25,6 +28,9 @@ compare(program);
 detect(program);
 inspect(program);
 train(program);
+serve(program);
+worker(program);
+queue(program);
 program.command('methods').description('list the CAM methods').action(() => {
   for (const m of Object.values(methods)) {
     process.stdout.write(`${m.name.padEnd(16)} ${m.title.padEnd(18)} ${{ gradients: 'gradients', activations: 'activations only', scores: 'forward passes' }[m.needs]}, ${m.classSpecific ? 'class-specific' : 'class-agnostic'}\n`);

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { GradcamError } from '../model/types.js';
 import type { RgbImage } from '../core/image.js';
@@ -19,23 +19,32 @@ export async function readImage(file: string): Promise<RgbImage> {
   if (!info) throw new GradcamError('no such file', file);
   if (info.isDirectory()) throw new GradcamError('is a folder, not an image', file);
   if (info.size === 0) throw new GradcamError('empty file (0 bytes)', file);
+  return decodeImage(await readFile(file), file);
+}
+
+/**
+ * Decodes encoded image bytes (an upload, a queued job) exactly as {@link readImage} decodes a
+ * file; `name` is used in the errors.
+ */
+export async function decodeImage(bytes: Uint8Array, name: string, maxPixels = MAX_PIXELS): Promise<RgbImage> {
+  if (bytes.byteLength === 0) throw new GradcamError('empty file (0 bytes)', name);
   let meta: Metadata;
   try {
-    meta = await sharp(file, { limitInputPixels: false }).metadata(); // header only; the size is checked below
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata(); // header only; the size is checked below
   } catch {
-    throw new GradcamError('not an image (unsupported or unrecognised format)', file);
+    throw new GradcamError('not an image (unsupported or unrecognised format)', name);
   }
   const w = meta.width ?? 0;
   const h = meta.height ?? 0;
-  if (w < 1 || h < 1 || w * h > MAX_PIXELS) {
-    throw new GradcamError(`unusable image size ${w}×${h} (at most ${MAX_PIXELS / 1e6} megapixels)`, file);
+  if (w < 1 || h < 1 || w * h > maxPixels) {
+    throw new GradcamError(`unusable image size ${w}×${h} (at most ${maxPixels / 1e6} megapixels)`, name);
   }
   try {
-    const { data, info: out } = await sharp(file, { failOn: 'truncated', limitInputPixels: MAX_PIXELS })
+    const { data, info: out } = await sharp(bytes, { failOn: 'truncated', limitInputPixels: maxPixels })
       .rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: out.width, height: out.height };
   } catch (e) {
-    throw new GradcamError(`truncated or corrupt image (${(e as Error).message.split('\n')[0]})`, file);
+    throw new GradcamError(`truncated or corrupt image (${(e as Error).message.split('\n')[0]})`, name);
   }
 }
 
