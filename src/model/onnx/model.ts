@@ -4,24 +4,12 @@
  * tensors the rest needs); the rest (the head) is the imported TF.js program, differentiable.
  */
 import * as tf from '@tensorflow/tfjs';
-import { GradcamError, type LayerInfo as BaseLayerInfo, type Preprocessing } from '../types.js';
+import { GradcamError, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type SplitRun } from '../types.js';
 import { disposeProgram, execute, stepsFor, type Program, type Step, type ValueMeta } from './graph.js';
 import { toPlain, type Val } from './ops.js';
 import type { OrtOutput, OrtRunner } from './ort.js';
 
-export interface OutputInfo { name: string; shape: (number | null)[] }
-
-/** A split run (see the model seam). */
-export interface OnnxSplitRun {
-  activation: tf.Tensor4D;
-  head(a: tf.Tensor4D, rows?: number[]): tf.Tensor[];
-  dispose(): void;
-}
-
 export interface TokenOption { grid: [number, number]; drop: number }
-
-/** A layer; token layers carry their grid (the seam's LayerInfo). */
-export type LayerInfo = BaseLayerInfo & { tokens?: TokenOption };
 
 const shapeText = (l: LayerInfo) => `[${l.shape.slice(1).map((d) => d ?? '?').join(',')}]`;
 
@@ -56,14 +44,14 @@ export interface OnnxModelParts {
   tokens?: TokenOption;
 }
 
-export class OnnxExplainableModel {
+export class OnnxExplainableModel implements ExplainableModel {
   readonly format = 'onnx' as const;
   readonly name: string;
   readonly source: string;
   readonly labels: string[];
   readonly preprocessing: Preprocessing;
   readonly outputs: OutputInfo[];
-  readonly activation: 'softmax' | 'sigmoid' | 'none';
+  readonly activation: FinalActivation;
   readonly layers: LayerInfo[];
   readonly defaultLayer: string;
   readonly program: Program;
@@ -217,7 +205,7 @@ export class OnnxExplainableModel {
    * Body on ONNX Runtime up to `layer` (added as an extra output with the skip tensors the head reads),
    * head in TF.js.
    */
-  async split(x: tf.Tensor4D, layerName: string): Promise<OnnxSplitRun> {
+  async split(x: tf.Tensor4D, layerName: string): Promise<SplitRun> {
     this.check();
     const layer = this.resolveLayer(layerName);
     const info = this.layerInfo(layer);
