@@ -3,6 +3,8 @@
  * shared TF.js model, so every method must give the same map on both (Pearson ≥ 0.99); targets, token
  * layers, guided backpropagation and the metrics run through the same seam.
  */
+import { existsSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +12,7 @@ import { classify, evaluate, explain, guidedBackprop, methods, type MethodName }
 import type { ExplainableModel } from '../src/model/types.js';
 import { initBackend } from '../src/node/backend.js';
 import { loadModel } from '../src/node/load.js';
-import { MODEL_025, SHARED_DIR, pearson, referenceInput } from './helpers.js';
+import { MODEL_025, SHARED_DIR, pearson, referenceInput, runCli } from './helpers.js';
 
 const ONNX = (name: string) => path.join(SHARED_DIR, 'models', 'onnx', `${name}.onnx`);
 
@@ -81,5 +83,21 @@ describe('ONNX through explain()', () => {
     const m = res.methods[0];
     expect(Number.isFinite(m.deletionAuc)).toBe(true);
     expect(m.insertionAuc).toBeGreaterThan(m.deletionAuc!);
+  });
+
+  it('CLI: layers and explain --model x.onnx; a bad file is a one-line error', async () => {
+    const layers = await runCli(['layers', '--model', ONNX('squeezenet1_1')]);
+    expect(layers.code).toBe(0);
+    expect(layers.stdout).toMatch(/\/features\/features\.12\/Concat_output_0 .*← auto/);
+    const out = path.join(os.tmpdir(), `onnx-cli-${process.pid}`);
+    const ex = await runCli(['explain', path.join(SHARED_DIR, 'images', 'cat_dog.jpg'), '--model', ONNX('squeezenet1_1'), '--class', '282', '--out', out]);
+    expect(ex.code).toBe(0);
+    expect(existsSync(path.join(out, 'cat_dog.json'))).toBe(true);
+    const bad = path.join(out, 'bad.onnx');
+    writeFileSync(bad, 'not a model');
+    const err = await runCli(['layers', '--model', bad]);
+    expect(err.code).not.toBe(0);
+    expect(err.stderr.trim()).toMatch(/^error: .*bad\.onnx: not an ONNX model/);
+    expect(err.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
