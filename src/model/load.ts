@@ -148,6 +148,8 @@ export async function loadModelFromFiles(files: File[], opts: LoadOptions = {}):
     const metadata = meta ? (JSON.parse(await meta.text()) as ModelMetadata) : {};
     return loadModelFromBytes(await keras.arrayBuffer(), keras.name, opts, metadata);
   }
+  const onnx = files.find((f) => /\.onnx$/i.test(f.name));
+  if (onnx) return loadOnnxFromFiles(onnx, files, opts); // PyTorch exports (issue 14), on onnxruntime-web
   const json = files.find((f) => f.name.endsWith('model.json'));
   if (!json) throw new GradcamError('choose model.json together with its weight files');
   const meta = files.find((f) => f.name === 'metadata.json');
@@ -172,4 +174,23 @@ export async function loadModelFromFiles(files: File[], opts: LoadOptions = {}):
   }
   const metadata = meta ? (JSON.parse(await meta.text()) as ModelMetadata) : {};
   return modelFromArtifacts(artifacts, json.name, metadata, opts);
+}
+
+/** An ONNX model chosen in a browser, with its optional `<name>.json` and external data files. */
+async function loadOnnxFromFiles(onnx: File, files: File[], opts: LoadOptions): Promise<ExplainableModel> {
+  const { loadOnnxFromBytes } = await import('./onnx/load.js');
+  const json = files.find((f) => f.name === onnx.name.replace(/\.onnx$/i, '.json'));
+  let metadata;
+  try {
+    metadata = json ? JSON.parse(await json.text()) : undefined;
+  } catch (e) {
+    throw new GradcamError(`not valid JSON (${(e as Error).message})`, json!.name);
+  }
+  return loadOnnxFromBytes(new Uint8Array(await onnx.arrayBuffer()), onnx.name, {
+    metadata, labels: opts.labels, preprocessing: opts.preprocessing,
+    readExternal: async (location) => {
+      const f = files.find((x) => x.name === location.split('/').pop());
+      return f ? new Uint8Array(await f.arrayBuffer()) : undefined;
+    },
+  });
 }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DEFAULT_MODEL_URL, KERAS_FILE, loadModelFromBytes, modelFromArtifacts, type LoadOptions, type ModelMetadata } from '../model/load.js';
+import { loadOnnxFile } from '../model/onnx/node.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
 
 const isUrl = (s: string) => /^https?:\/\//i.test(s);
@@ -132,6 +133,7 @@ export async function cacheModel(url: string): Promise<string> {
 export async function loadModel(source: string = DEFAULT_MODEL_URL, opts: LoadOptions = {}): Promise<ExplainableModel> {
   if (isUrl(source) && KERAS_FILE.test(new URL(source).pathname)) return loadKerasFile(await cacheFile(source), opts, source);
   if (isUrl(source)) return loadFromDisk(await cacheModel(source), opts, source);
+  if (/\.onnx$/i.test(source)) return loadOnnxFile(source, { labels: opts.labels, preprocessing: opts.preprocessing }); // PyTorch exports (issue 14)
   let jsonPath = source;
   const info = await stat(source).catch(() => undefined);
   if (!info) throw new GradcamError('model not found (give a folder with model.json, a model.json file, a .keras/.h5 file or a URL)', source);

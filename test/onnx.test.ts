@@ -1,0 +1,128 @@
+/**
+ * ONNX import: ONNX Runtime and the imported TF.js program agree (≤ 1e-3 on every output of the seven
+ * shared models, cat_dog, batch 1); layers, auto layer, tokens, preprocessing and labels from the
+ * `.json`; split = run; bad files give one-line errors; nothing leaks; sessions are released.
+ */
+import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { OnnxExplainableModel } from '../src/model/onnx/model.js';
+import { loadOnnxFile } from '../src/model/onnx/node.js';
+import { parseOnnx, withExtraOutputs } from '../src/model/onnx/proto.js';
+import { initBackend } from '../src/node/backend.js';
+import { SHARED_DIR } from '../scripts/shared.js';
+
+const MODELS = path.join(SHARED_DIR, 'models', 'onnx');
+const NAMES = ['mobilenet_v1_0.25_224', 'resnet18', 'mobilenet_v2', 'efficientnet_b0', 'squeezenet1_1', 'vit_tiny', 'lraspp_mobilenet_v3'];
+const fixture = (name: string) => JSON.parse(readFileSync(path.join(MODELS, `${name}.json`), 'utf8')) as { targetLayer: { tensor: string } };
+
+function catDog(model: OnnxExplainableModel): tf.Tensor4D {
+  const u8 = new Uint8Array(readFileSync(path.join(SHARED_DIR, 'reference', 'inputs', 'cat_dog.u8')));
+  const p = model.preprocessing;
+  return tf.tidy(() => {
+    const x = tf.tensor(u8, [1, 224, 224, 3], 'float32');
+    if (p.mean && p.std) return x.div(255).sub(p.mean).div(p.std);
+    return x.div(255).mul(p.range[1] - p.range[0]).add(p.range[0]);
+  }) as tf.Tensor4D;
+}
+
+const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]);
+
+describe('ONNX models', () => {
+  beforeAll(async () => { await initBackend('wasm'); });
+
+  for (const name of NAMES) {
+    it(`${name}: ONNX Runtime = imported TF.js (≤ 1e-3), split = run, no leaks`, async () => {
+      const model = await loadOnnxFile(path.join(MODELS, `${name}.onnx`));
+      const x = catDog(model);
+      const before = tf.memory().numTensors;
+      const ort = await model.run(x);
+      const mine = model.forward(x);
+      expect(ort.map((t) => t.shape)).toEqual(mine.map((t) => t.shape));
+      expect(ort[0].shape.slice(1)).toEqual(model.outputs[0].shape.slice(1));
+      const d = maxAbsDiff(ort[0], mine[0]);
+      console.log(`${name}: logits max |ORT − TF.js| = ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(1e-3);
+      // The split model: ORT body up to the auto layer + TF.js head gives the same outputs.
+      expect(model.defaultLayer).toBe(fixture(name).targetLayer.tensor);
+      const run = await model.split(x, model.defaultLayer);
+      const viaHead = tf.tidy(() => run.head(run.activation));
+      expect(maxAbsDiff(viaHead[0], ort[0])).toBeLessThanOrEqual(1e-3);
+      // rows: the same image twice.
+      const twice = tf.tidy(() => run.head(tf.concat([run.activation, run.activation]) as tf.Tensor4D, [0, 0]));
+      expect(twice[0].shape[0]).toBe(2);
+      expect(tf.tidy(() => maxAbsDiff(twice[0].slice([1], [1]), ort[0]))).toBeLessThanOrEqual(1e-3);
+      [...ort, ...mine, ...viaHead, ...twice].forEach((t) => t.dispose());
+      run.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      x.dispose();
+      model.dispose();
+    });
+  }
+
+  it('reads labels, preprocessing and tokens from the .json and the graph', async () => {
+    const vit = await loadOnnxFile(path.join(MODELS, 'vit_tiny.onnx'));
+    expect(vit.labels[282]).toBe('tiger cat');
+    expect(vit.preprocessing.mean).toEqual([0.485, 0.456, 0.406]);
+    const layer = vit.layers.find((l) => l.name === vit.defaultLayer)!;
+    expect(layer.shape).toEqual([null, 197, 192]);
+    expect(layer.tokens).toEqual({ grid: [14, 14], drop: 1 });
+    const x = tf.zeros([1, 224, 224, 3]) as tf.Tensor4D;
+    const run = await vit.split(x, 'auto');
+    expect(run.activation.shape).toEqual([1, 14, 14, 192]);
+    run.dispose();
+    x.dispose();
+    vit.dispose();
+    const v1 = await loadOnnxFile(path.join(MODELS, 'mobilenet_v1_0.25_224.onnx'));
+    expect(v1.preprocessing).toMatchObject({ size: [224, 224], range: [-1, 1] });
+    expect(v1.preprocessing.mean).toBeUndefined();
+    expect(v1.activation).toBe('softmax');
+    // A torch module path resolves to its last tensor.
+    expect(v1.resolveLayer('conv_pw_13_relu')).toBe('/conv_pw_13_relu/Clip_output_0');
+    expect(() => v1.resolveLayer('nope')).toThrow(/layer 'nope' not found/);
+    v1.dispose();
+    const seg = await loadOnnxFile(path.join(MODELS, 'lraspp_mobilenet_v3.onnx'));
+    expect(seg.labels.length).toBe(21);
+    expect(seg.labels[15]).toBe('person');
+    expect(seg.outputs[0].shape).toEqual([null, 224, 224, 21]);
+    seg.dispose();
+  });
+
+  it('auto layer without the .json: the same tensors as the fixtures name', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-'));
+    for (const name of ['squeezenet1_1', 'vit_tiny', 'lraspp_mobilenet_v3']) {
+      copyFileSync(path.join(MODELS, `${name}.onnx`), path.join(dir, `${name}.onnx`));
+      const m = await loadOnnxFile(path.join(dir, `${name}.onnx`));
+      expect(m.defaultLayer, name).toBe(fixture(name).targetLayer.tensor);
+      m.dispose();
+    }
+  });
+
+  it('bad files: one-line errors', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-'));
+    const bytes = readFileSync(path.join(MODELS, 'squeezenet1_1.onnx'));
+    const cases: [string, Uint8Array | string, RegExp][] = [
+      ['truncated.onnx', bytes.subarray(0, bytes.length >> 1), /truncated/],
+      ['text.onnx', 'hello, this is not a model', /not an ONNX model/],
+      ['empty.onnx', new Uint8Array(0), /not an ONNX model/],
+    ];
+    for (const [file, data, re] of cases) {
+      writeFileSync(path.join(dir, file), data);
+      const err = await loadOnnxFile(path.join(dir, file)).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(re);
+      expect((err as Error).message).toContain(file);
+      expect((err as Error).message).not.toContain('\n');
+    }
+    await expect(loadOnnxFile(path.join(dir, 'absent.onnx'))).rejects.toThrow(/absent\.onnx: model not found/);
+  });
+
+  it('protobuf: appended graph outputs parse as extra outputs', async () => {
+    const bytes = new Uint8Array(readFileSync(path.join(MODELS, 'squeezenet1_1.onnx')));
+    const m = await parseOnnx(withExtraOutputs(bytes, [{ name: '/features/features.12/Concat_output_0', elemType: 1 }]));
+    expect(m.graph.outputs.map((o) => o.name)).toEqual(['logits', '/features/features.12/Concat_output_0']);
+    expect(m.opset).toBe(17);
+  });
+});
