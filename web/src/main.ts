@@ -247,7 +247,7 @@ async function pump(): Promise<void> {
 
 function noModel(): void {
   const message = app.modelError
-    ? `No model is loaded, so this image cannot be explained. ${app.modelError}`
+    ? `No model is loaded, so this image cannot be explained: ${app.modelError[0].toLowerCase()}${app.modelError.slice(1)}`
     : 'No model is loaded yet.';
   showError(message, app.modelError ? [['Retry', () => void loadDefaultModel()], ['Load your own model…', () => ui.modelOpen.click()]] : []);
   setState('error', 'No model is loaded — see the message below.');
