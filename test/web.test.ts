@@ -185,6 +185,7 @@ describe('web app', () => {
     expect(await page.textContent('#maps figcaption')).toMatch(/^class-agnostic/);
     expect(await page.isDisabled('#class')).toBe(true);
     expect(await page.textContent('#method-note')).toMatch(/class-agnostic/);
+    await page.evaluate(() => scrollTo(0, 0));
     await page.screenshot({ path: path.join(SHOTS, 'eigencam.png') });
 
     // A class without positive evidence at the layer (warplane in this photo) is captioned so.

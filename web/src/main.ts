@@ -35,7 +35,7 @@ export interface PageState {
   cancels: number;
   restarts: number;
   /** ms since navigation when the model was ready and when the first map was drawn; the last run's ms in the worker and end to end. */
-  timings: { modelReady?: number; firstMap?: number; workerMs?: number; requestMs?: number; cancelMs?: number };
+  timings: { modelReady?: number; imageChosen?: number; firstMap?: number; workerMs?: number; requestMs?: number; cancelMs?: number };
 }
 
 type View = 'overlay' | 'heatmap' | 'original' | 'guided';
@@ -376,7 +376,7 @@ function caption(t: TargetExplanation, v: TargetView): { title: string; detail: 
   const how = `${method?.title ?? r.method} · layer ${r.layer}${layer ? ` (${layer.shape[1]}×${layer.shape[2]})` : ''}`;
   const prob = `${(t.probability * 100).toFixed(1)}%`;
   let title = v.kind === 'contrast' ? `why ${v.title}` : `${t.className} · ${prob}`;
-  if (method && !method.classSpecific) title = `class-agnostic: the dominant pattern, not “${t.className}”`;
+  if (method && !method.classSpecific) title = `class-agnostic: the layer's dominant pattern, whatever the class`;
   const evidence = t.noEvidence
     ? `no positive evidence${method?.classSpecific === false ? '' : ` for ${v.kind === 'contrast' ? 'this contrast' : t.className}`} at this layer — the map is empty`
     : `peak (${t.peak!.x}, ${t.peak!.y})`;
@@ -509,6 +509,7 @@ async function openImage(file: File | Blob | undefined, name?: string): Promise<
     return;
   }
   app.image = { pixels, name: name ?? ((file as File).name || 'pasted.png') };
+  page.timings.imageChosen ??= performance.now();
   app.primary = app.second = null;
   ui.cls.value = ui.compare.value = '';
   clearResults('Explaining…');
