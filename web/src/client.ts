@@ -42,6 +42,7 @@ export class ModelWorker {
   /** The model the worker holds (loaded again after a restart). */
   private source: ModelSource | null = null;
   private restarting: Promise<void> | null = null;
+  private dead = false;
   restarts = 0;
 
   constructor(private readonly backend: string | null, private readonly events: WorkerEvents) {
@@ -52,11 +53,12 @@ export class ModelWorker {
     this.worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
     this.worker.onmessage = (e: MessageEvent<FromWorker>) => this.receive(e.data);
     this.worker.onerror = (e) => {
-      // A worker that fails to start or crashes: every request fails with the reason.
+      // A worker that fails to start or crashes: every request fails with the reason; the next one starts a new worker.
       for (const [id, p] of this.pending) {
         p.reject(new Error(`the model worker failed: ${e.message || 'unknown error'}`));
         this.pending.delete(id);
       }
+      this.dead = true;
     };
     this.send({ type: 'init', backend: this.backend });
   }
@@ -95,6 +97,7 @@ export class ModelWorker {
 
   /** Loads a model; on success it becomes the worker's model (also after a restart). */
   async load(source: ModelSource, onLoading?: (fraction: number) => void): Promise<ModelInfo> {
+    this.revive();
     await this.restarting;
     const info = await this.request<ModelInfo>('load', (id) => ({ type: 'load', id, source }), { onLoading }).done;
     this.source = source;
@@ -106,6 +109,7 @@ export class ModelWorker {
     const mine = ++this.generation;
     // The older request stops first (between its batches, or with its worker), then this one runs.
     if (this.current && this.pending.has(this.current)) await this.stop(this.current);
+    this.revive();
     await this.restarting;
     if (mine !== this.generation) throw new Cancelled();
     const { id, done } = this.request<ExplainResult>('explain', (i) => ({ type: 'explain', id: i, request }), { onProgress });
@@ -141,6 +145,13 @@ export class ModelWorker {
       p.resolve = (v) => { settle(); res(v); };
       p.reject = (e) => { settle(); rej(e); };
     });
+  }
+
+  /** After a crash: a new worker, with the current model loaded again. */
+  private revive(): void {
+    if (!this.dead) return;
+    this.dead = false;
+    this.restart();
   }
 
   /** Terminates the worker (stopping whatever it computes) and starts a new one with the same model. */

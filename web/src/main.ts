@@ -71,6 +71,8 @@ const app = {
   model: null as ModelInfo | null,
   /** The last model load failed (the default one, or the user's). */
   modelError: null as string | null,
+  /** A model is being loaded. */
+  modelLoading: false,
   methods: [] as MethodInfo[],
   image: null as { pixels: ImageData; name: string } | null,
   /** The explained class (null: the top prediction) and the optional second one. */
@@ -153,11 +155,14 @@ async function openModel(source: ModelSource, label: string): Promise<void> {
   setState('loading', `Loading ${label}…`);
   ui.modelInfo.textContent = `Loading ${label}…`;
   let info: ModelInfo;
+  app.modelLoading = true;
   try {
     info = await worker.load(source, (f) => setState('loading', `Loading ${label}… ${Math.round(f * 100)}%`));
   } catch (e) {
     modelFailed(e, source === DEFAULT_SOURCE);
     return;
+  } finally {
+    app.modelLoading = false;
   }
   app.modelError = null;
   page.timings.modelReady ??= performance.now();
@@ -246,6 +251,10 @@ async function pump(): Promise<void> {
 }
 
 function noModel(): void {
+  if (app.modelLoading) {
+    setState('loading', 'Image ready: it is explained as soon as the model has loaded…');
+    return;
+  }
   const message = app.modelError
     ? `No model is loaded, so this image cannot be explained: ${app.modelError[0].toLowerCase()}${app.modelError.slice(1)}`
     : 'No model is loaded yet.';
@@ -373,7 +382,8 @@ function caption(t: TargetExplanation, v: TargetView): { title: string; detail: 
   const r = app.result!.explanation;
   const method = methodInfo(r.method);
   const layer = app.model?.layers.find((l) => l.name === r.layer);
-  const how = `${method?.title ?? r.method} · layer ${r.layer}${layer ? ` (${layer.shape[1]}×${layer.shape[2]})` : ''}`;
+  const guided = view() === 'guided' ? ' · guided: pixel gradients × the map, grey = no influence' : '';
+  const how = `${method?.title ?? r.method}${guided} · layer ${r.layer}${layer ? ` (${layer.shape[1]}×${layer.shape[2]})` : ''}`;
   const prob = `${(t.probability * 100).toFixed(1)}%`;
   let title = v.kind === 'contrast' ? `why ${v.title}` : `${t.className} · ${prob}`;
   if (method && !method.classSpecific) title = `class-agnostic: the layer's dominant pattern, whatever the class`;
