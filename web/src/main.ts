@@ -385,7 +385,8 @@ function caption(t: TargetExplanation, v: TargetView): { title: string; detail: 
   const guided = view() === 'guided' ? ' · guided: pixel gradients × the map, grey = no influence' : '';
   const how = `${method?.title ?? r.method}${guided} · layer ${r.layer}${layer ? ` (${layer.shape[1]}×${layer.shape[2]})` : ''}`;
   const prob = `${(t.probability * 100).toFixed(1)}%`;
-  let title = v.kind === 'contrast' ? `why ${v.title}` : `${t.className} · ${prob}`;
+  const score = (t as TargetExplanation & { score?: number }).score;
+  let title = v.kind === 'contrast' ? `why ${v.title}${score !== undefined ? ` · logit difference ${score.toFixed(2)}` : ''}` : `${t.className} · ${prob}`;
   if (method && !method.classSpecific) title = `class-agnostic: the layer's dominant pattern, whatever the class`;
   const evidence = t.noEvidence
     ? `no positive evidence${method?.classSpecific === false ? '' : ` for ${v.kind === 'contrast' ? 'this contrast' : t.className}`} at this layer — the map is empty`

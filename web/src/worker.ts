@@ -5,6 +5,7 @@
  * page terminates and restarts the worker if an answer takes too long.
  */
 import * as tf from '@tensorflow/tfjs';
+import * as lib from '../../src/index.js';
 import { DEFAULT_MODEL_URL, explain, guidedGradcam, loadModelFromFiles, loadModelFromUrl, methods, type ExplainableModel, type ExplainOptions } from '../../src/index.js';
 import { isSpatial } from '../../src/model/layers.js';
 import { backendDevice, initBrowserBackend } from './backend.js';
@@ -201,12 +202,16 @@ async function run(id: number, req: ExplainRequest): Promise<ExplainResult> {
   const batchSize = req.batchSize ?? 8;
   const m = instrumented(model, id, channels, batchSize);
   let warning: string | null = null;
+  const labels = model.labels;
   const targets = req.targets.map((t) => {
-    if (t.kind === 'contrast') throw new Error('contrast targets need the new target API');
-    return t.index;
+    if (t.kind === 'class') return t.index;
+    // Target objects (score functions) came with the new model seam; `contrast` scores logit a − logit b.
+    const contrast = (lib as unknown as { contrast?: (a: number, b: number, o: { labels: [string, string] }) => unknown }).contrast;
+    if (!contrast) throw new Error('this build cannot explain a contrast yet');
+    return contrast(t.a, t.b, { labels: [labels[t.a], labels[t.b]] });
   });
   const opts: ExplainOptions = {
-    method: req.method as ExplainOptions['method'], layer, targets, top: targets.length ? 0 : 1, batchSize,
+    method: req.method as ExplainOptions['method'], layer, targets: targets as ExplainOptions['targets'], top: targets.length ? 0 : 1, batchSize,
     onWarning: (w) => { warning = w; },
   };
   const before = tf.memory().numTensors;
@@ -221,8 +226,16 @@ async function run(id: number, req: ExplainRequest): Promise<ExplainResult> {
   }
   const leaked = tf.memory().numTensors - before;
   if (leaked > 0) console.warn(`gradcam worker: ${leaked} tensors leaked by one run`);
-  const views: TargetView[] = explanation.targets.map((t, i) => ({
-    title: t.className, kind: 'class', classIndex: t.classIndex, guided: guided?.[i],
-  }));
+  const views: TargetView[] = explanation.targets.map((t, i) => {
+    const asked = req.targets[i];
+    return asked?.kind === 'contrast'
+      ? { title: `${labels[asked.a]} rather than ${labels[asked.b]}`, kind: 'contrast', classIndex: asked.a, otherIndex: asked.b, guided: guided?.[i] }
+      : { title: t.className, kind: 'class', classIndex: t.classIndex, guided: guided?.[i] };
+  });
+  // Only data crosses to the page: the target objects (functions) stay here.
+  explanation.targets = explanation.targets.map((t) => {
+    const { explained: _, ...data } = t as typeof t & { explained?: unknown };
+    return data as typeof t;
+  });
   return { explanation, views, ms: performance.now() - t0, warning };
 }
