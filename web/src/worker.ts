@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import * as lib from '../../src/index.js';
-import { DEFAULT_MODEL_URL, explain, guidedGradcam, loadModelFromFiles, loadModelFromUrl, methods, type ExplainableModel, type ExplainOptions } from '../../src/index.js';
+import { DEFAULT_MODEL_URL, explain, guidedGradcam, loadModelFromFiles, loadModelFromUrl, methods, type ExplainableModel, type ExplainOptions, type SplitRun } from '../../src/index.js';
 import { isSpatial } from '../../src/model/layers.js';
 import { backendDevice, initBrowserBackend } from './backend.js';
 import type { ExplainRequest, ExplainResult, FromWorker, MethodInfo, ModelInfo, ModelSource, TargetView, ToWorker } from './protocol.js';
@@ -167,26 +167,28 @@ function instrumented(m: ExplainableModel, id: number, total: number, batch: num
   slots.split = (x: tf.Tensor4D, layer: string) => {
     check();
     split = true;
-    const s = m.split(x, layer);
-    const head = s.head.bind(s);
-    return Object.assign(Object.create(s), {
-      head: (a: tf.Tensor4D, r?: number[]) => {
-        if (heads++ > 0) count(a.shape[0]);
-        return head(a, r);
-      },
-    });
+    const wrap = (s: SplitRun) => {
+      const head = s.head.bind(s);
+      return Object.assign(Object.create(s) as SplitRun, {
+        head: (a: tf.Tensor4D, r?: number[]) => {
+          if (heads++ > 0) count(a.shape[0]); // the first head pass is the unperturbed one
+          return head(a, r);
+        },
+      });
+    };
+    const out = m.split(x, layer) as SplitRun | Promise<SplitRun>;
+    return out instanceof Promise ? out.then(wrap) : wrap(out);
   };
   for (const key of ['logits', 'run'] as const) {
     const f = (m as unknown as Record<string, (x: tf.Tensor4D) => unknown>)[key];
     if (typeof f !== 'function') continue;
     slots[key] = (x: tf.Tensor4D) => {
       if (split) count(x.shape[0]);
-      const out = f.call(m, x);
-      if (!(out instanceof Promise)) return out;
-      // Async (the library awaits each batch): a macrotask turn lets a cancel message in.
+      if (key === 'logits') return f.call(m, x); // synchronous: nothing can be read until it returns
+      // Asynchronous: before each pass a macrotask turn lets a cancel or a newer request in, then the run stops.
       return new Promise<void>((r) => setTimeout(r, 0)).then(() => {
         check();
-        return out;
+        return f.call(m, x);
       });
     };
   }
