@@ -101,7 +101,7 @@ describe('web app', () => {
     const { page, requests, errors } = await open();
     const first = requests.length;
     expect((await state(page)).backend).toMatch(/^(webgl|wasm|cpu)$/);
-    expect((await state(page)).modelName).toBe('MobileNet v1 α=0.75');
+    expect((await state(page)).modelName).toBe('mobilenet_v1_0.75_224'); // named after its folder
     // "Choose an image" is the first Tab stop, the sample the second.
     expect(await tabStops(page, 2)).toEqual(['choose', 'sample']);
 

@@ -118,7 +118,7 @@ async function load(id: number, source: ModelSource): Promise<void> {
 async function displayName(m: ExplainableModel, source: ModelSource): Promise<string> {
   const own = (m as { name?: string }).name;
   if (own && !/model\.json$/i.test(own)) return own;
-  if (source.kind === 'default') return 'MobileNet v1 α=0.75';
+  if (source.kind === 'default') return folderOf(DEFAULT_MODEL);
   if (source.kind === 'url') return source.name ?? folderOf(source.url);
   const meta = source.files.find((f) => f.name === 'metadata.json');
   if (meta) {
