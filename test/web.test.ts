@@ -147,6 +147,18 @@ describe('web app', () => {
       .toEqual({ '#maps figure:nth-child(1) canvas': true, '#maps figure:nth-child(2) canvas': true, '#predictions': true, '#download-png': true, '#download-json': true, '#legend-bar': true });
     await page.screenshot({ path: path.join(SHOTS, 'desktop.png') });
 
+    // Contrast: one map of why the dog rather than the cat (score = logit 243 − logit 282): on the dog.
+    json = await after(page, () => page.check('input[name=pairing][value=contrast]'));
+    expect(json.targets).toHaveLength(1);
+    expect(json.targets[0].classIndex).toBe(243);
+    expect(json.targets[0].peak!.y).toBeLessThan(0.5 * H);
+    expect(await page.getAttribute('#maps figure', 'data-kind')).toBe('contrast');
+    expect(await page.textContent('#maps figcaption .caption-title')).toMatch(/^why bull mastiff rather than tiger cat · logit difference \d+\.\d\d$/);
+    await page.evaluate(() => scrollTo(0, 0));
+    await page.screenshot({ path: path.join(SHOTS, 'contrast.png') });
+    json = await after(page, () => page.check('input[name=pairing][value=side]'));
+    expect(json.targets.map((t) => t.classIndex)).toEqual([243, 282]);
+
     // The JSON download is the page's state, in the CLI's schema.
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-json')]);
     expect(download.suggestedFilename()).toBe('cat_dog.json');
@@ -337,6 +349,7 @@ describe('web app', () => {
   it('Score-CAM runs in the worker: the page answers scrolls and clicks within 200 ms, shows masked batches, Cancel stops it within a second; a newer request supersedes it', async () => {
     const { page, errors } = await open(undefined, '?model=/models/mobilenet_v1_0.25_224/model.json');
     await after(page, () => page.click('#sample'));
+    const tensors = (await state(page)).tensors; // the worker at rest: the model's weights
     expect((await state(page)).json!.image).toBe('chelsea.jpg');
     expect((await state(page)).json!.predictions[0].className).toMatch(/cat/);
 
@@ -400,6 +413,7 @@ describe('web app', () => {
     const s = await state(page);
     expect(s.runs).toBe(runs + 1);
     expect(s.json!.method).toBe('gradcam++');
+    expect(s.tensors).toBe(tensors); // nothing leaked by the stopped runs
     expect(errors).toEqual([]);
     await page.close();
   });

@@ -29,6 +29,8 @@ export interface WorkerEvents {
   /** A restarted worker is loading the current model again. */
   restarting(): void;
   restarted(): void;
+  /** Tensors alive in the worker after a request. */
+  memory(tensors: number): void;
 }
 
 export class ModelWorker {
@@ -69,6 +71,7 @@ export class ModelWorker {
 
   private receive(m: FromWorker): void {
     if (m.type === 'ready') return this.events.ready(m);
+    if (m.type === 'memory') return this.events.memory(m.tensors);
     const p = this.pending.get(m.id);
     if (!p) return;
     switch (m.type) {

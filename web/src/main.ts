@@ -34,6 +34,8 @@ export interface PageState {
   /** Runs cancelled by the user, and worker restarts (a run that did not stop by itself). */
   cancels: number;
   restarts: number;
+  /** Tensors alive in the worker after its last request. */
+  tensors: number;
   /** ms since navigation when the model was ready and when the first map was drawn; the last run's ms in the worker and end to end. */
   timings: { modelReady?: number; imageChosen?: number; firstMap?: number; workerMs?: number; requestMs?: number; cancelMs?: number };
 }
@@ -63,7 +65,7 @@ const ui = {
 
 const page: PageState = {
   state: 'loading', backend: '', model: '', modelName: '', json: null, runs: 0, error: null, warning: null,
-  progress: null, cancels: 0, restarts: 0, timings: {},
+  progress: null, cancels: 0, restarts: 0, tensors: 0, timings: {},
 };
 window.__gradcam = page;
 
@@ -146,6 +148,7 @@ const worker = new ModelWorker(params.get('backend'), {
     page.restarts = worker.restarts;
   },
   restarted: () => undefined,
+  memory: (tensors) => { page.tensors = tensors; },
 });
 
 // ---------- model ----------
@@ -346,6 +349,7 @@ function renderResult(): void {
     explainBtn.style.setProperty('--p', String(p.probability));
     const vs = button('vs', () => choose('second', p.classIndex), 'vs');
     vs.setAttribute('aria-label', `Compare with ${p.className}`);
+    vs.setAttribute('aria-pressed', String(app.second === p.classIndex));
     li.append(explainBtn, vs);
     return li;
   }));

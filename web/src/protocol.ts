@@ -79,4 +79,6 @@ export type FromWorker =
   | { type: 'progress'; id: number; done: number; total: number }
   | { type: 'result'; id: number; result: ExplainResult }
   | { type: 'cancelled'; id: number }
-  | { type: 'error'; id: number; message: string };
+  | { type: 'error'; id: number; message: string }
+  /** After each request: tensors alive in the worker (the model's weights and nothing else when idle). */
+  | { type: 'memory'; tensors: number };

@@ -76,6 +76,7 @@ async function pump(): Promise<void> {
         else post({ type: 'error', id: msg.id, message: oneLine(e) });
       } finally {
         running = null;
+        post({ type: 'memory', tensors: tf.memory().numTensors });
       }
     }
   } catch (e) {
