@@ -350,6 +350,8 @@ describe('web app', () => {
     const { page, errors } = await open(undefined, '?model=/models/mobilenet_v1_0.25_224/model.json');
     await after(page, () => page.click('#sample'));
     const tensors = (await state(page)).tensors; // the worker at rest: the model's weights
+    // Long class names (this photo's top-5 has "fox squirrel, eastern fox squirrel, Sciurus niger") stay inside the panel.
+    expect(await page.$$eval('#predictions li', (lis) => lis.every((li) => li.getBoundingClientRect().right <= li.closest('.panel')!.getBoundingClientRect().right))).toBe(true);
     expect((await state(page)).json!.image).toBe('chelsea.jpg');
     expect((await state(page)).json!.predictions[0].className).toMatch(/cat/);
 
