@@ -29,6 +29,7 @@ let pumping = false;
 scope.onmessage = ({ data: msg }) => {
   if (msg.type === 'init') {
     ready = init(msg.backend);
+    ready.catch(() => undefined); // reported to each request by pump()
     return;
   }
   if (msg.type === 'cancel') {
