@@ -99,10 +99,7 @@ async function load(id: number, source: ModelSource): Promise<void> {
     if (source.kind === 'default' || source.kind === 'url') {
       m = await loadModelFromUrl(source.kind === 'default' ? DEFAULT_MODEL : source.url, { onProgress });
     } else {
-      const single = source.files.find((f) => /\.(keras|h5|hdf5|onnx)$/i.test(f.name));
-      if (single && !source.files.some((f) => f.name.endsWith('model.json'))) {
-        throw new Error(`${single.name}: this build reads TF.js models (model.json + weight files) only`);
-      }
+      // The library picks the reader: model.json + weights, or (where it has the loader) a .keras/.h5/.onnx file.
       m = await loadModelFromFiles(source.files, { onProgress });
     }
     m.resolveLayer('auto'); // a model without a spatial layer cannot be explained: say so now
