@@ -5,7 +5,7 @@
  * runs in the worker, Cancel, and the production build offline — and that no request ever carries
  * image data or leaves loopback. Screenshots go to test-output/web/.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -426,6 +426,9 @@ describe('web app', () => {
     await build({ configFile, build: { outDir }, logLevel: 'warn' });
     const assets = readdirSync(path.join(outDir, 'assets'));
     expect(assets.filter((f) => f.endsWith('.wasm'))).toHaveLength(3);
+    const images = assets.filter((f) => /\.(jpe?g|png)$/.test(f));
+    expect(images).toHaveLength(1); // the sample, and nothing else
+    expect(statSync(path.join(outDir, 'assets', images[0])).size).toBeLessThan(30_000);
     const js = assets.filter((f) => f.endsWith('.js')).map((f) => readFileSync(path.join(outDir, 'assets', f), 'utf8')).join('\n');
     expect(/cdn\.jsdelivr|unpkg\.com/.test(js)).toBe(false);
     expect(js.includes(DEFAULT_MODEL_URL)).toBe(true); // a build's default model: the official hosted one
@@ -441,6 +444,9 @@ describe('web app', () => {
       await after(page, () => page.setInputFiles('#image-file', CAT_DOG));
       const json = await after(page, () => typeClass(page, '#class', 'tiger cat'));
       expect(json.targets[0].peak!.y).toBeGreaterThan(0.55 * H);
+      const sample = await after(page, () => page.click('#sample')); // the bundled sample photo
+      expect(sample.image).toBe('chelsea.jpg');
+      expect(sample.predictions[0].className).toMatch(/cat/);
       expect([...hosts]).toEqual([`127.0.0.1:${port}`]);
       await page.close();
 
