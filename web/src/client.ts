@@ -22,6 +22,8 @@ interface Pending {
   onProgress?: (done: number, total: number) => void;
   onLoading?: (fraction: number) => void;
   kind: 'load' | 'explain';
+  /** A slow run (many masked batches): terminated if it does not stop by itself within GRACE_MS. */
+  slow?: boolean;
 }
 
 export interface WorkerEvents {
@@ -108,14 +110,14 @@ export class ModelWorker {
   }
 
   /** Explains; rejects with {@link Cancelled} when cancelled or superseded by a newer call. */
-  async explain(request: ExplainRequest, onProgress?: (done: number, total: number) => void): Promise<ExplainResult> {
+  async explain(request: ExplainRequest, onProgress?: (done: number, total: number) => void, slow = false): Promise<ExplainResult> {
     const mine = ++this.generation;
     // The older request stops first (between its batches, or with its worker), then this one runs.
     if (this.current && this.pending.has(this.current)) await this.stop(this.current);
     this.revive();
     await this.restarting;
     if (mine !== this.generation) throw new Cancelled();
-    const { id, done } = this.request<ExplainResult>('explain', (i) => ({ type: 'explain', id: i, request }), { onProgress });
+    const { id, done } = this.request<ExplainResult>('explain', (i) => ({ type: 'explain', id: i, request }), { onProgress, slow });
     this.current = id;
     return done;
   }
@@ -131,15 +133,18 @@ export class ModelWorker {
     return [...this.pending.values()].some((p) => p.kind === 'explain');
   }
 
-  /** Asks the worker to stop request `id`; terminates it if it has not within GRACE_MS. */
+  /**
+   * Asks the worker to stop request `id`; a slow one that has not stopped within GRACE_MS is terminated
+   * with its worker. (A fast one, e.g. a Grad-CAM map, is let finish: restarting would cost more.)
+   */
   private stop(id: number): Promise<void> {
     const p = this.pending.get(id)!;
     this.send({ type: 'cancel', id });
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = p.slow ? setTimeout(() => {
         if (this.pending.get(id) === p) this.restart();
         resolve();
-      }, GRACE_MS);
+      }, GRACE_MS) : undefined;
       const settle = () => {
         clearTimeout(timer);
         resolve();

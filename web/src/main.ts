@@ -291,7 +291,7 @@ async function computeOnce(): Promise<void> {
   }, (done, total) => {
     showProgress({ done, total });
     setState('busy', `${method?.title ?? 'Explaining'}: masked batch ${done} of ${total}…`);
-  });
+  }, method?.slow ?? false);
   showProgress(null);
   page.timings.requestMs = performance.now() - t0;
   page.timings.workerMs = result.ms;
