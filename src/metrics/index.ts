@@ -1,4 +1,8 @@
-/** Faithfulness and localisation metrics for explanations, one file per metric family. */
+/**
+ * `gradcam/metrics`: faithfulness and localisation metrics for explanations, one file per metric family,
+ * and their building blocks (perturbation baselines, imputation, curves, reports). The main entry
+ * exports only `evaluate`.
+ */
 export * from './common.js';
 export * from './confidence.js';
 export * from './deletion.js';

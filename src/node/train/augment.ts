@@ -1,6 +1,6 @@
 /** Image augmentation for training: random crop, horizontal flip and brightness, one op per batch. */
 import * as tf from '@tensorflow/tfjs';
-import type { Preprocessing } from '../model/types.js';
+import type { Preprocessing } from '../../model/types.js';
 
 /** Ranges of the random changes. */
 export interface AugmentOptions {

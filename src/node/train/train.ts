@@ -6,12 +6,12 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_MODEL_URL, wrapModel } from '../model/load.js';
-import { GradcamError, type ExplainableModel, type Preprocessing } from '../model/types.js';
-import { initBackend } from '../node/backend.js';
-import { loadModel } from '../node/load.js';
+import { DEFAULT_MODEL_URL, wrapModel } from '../../model/load.js';
+import { GradcamError, type ExplainableModel, type Preprocessing } from '../../model/types.js';
+import { initBackend } from '../backend.js';
+import { loadModel } from '../load.js';
 import { augmentBatch, type AugmentOptions } from './augment.js';
-import { seededRandom } from '../core/random.js';
+import { seededRandom } from '../../core/random.js';
 import { loadBatch, scanDataset, shuffle, type Batch, type Sample, type ScanOptions } from './dataset.js';
 import { buildClassifier, trainPlan, type Classifier, type TrainPlan } from './model.js';
 import { classificationReport, type ClassificationReport } from './report.js';

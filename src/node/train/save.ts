@@ -2,8 +2,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { ModelMetadata } from '../model/load.js';
-import { GradcamError } from '../model/types.js';
+import type { ModelMetadata } from '../../model/load.js';
+import { GradcamError } from '../../model/types.js';
 
 /**
  * Saves `model` into `dir` (created if needed): `model.json`, `weights.bin` and `metadata.json`

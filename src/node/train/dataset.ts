@@ -6,10 +6,10 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { preprocess, type RgbImage } from '../core/image.js';
-import { GradcamError, type Preprocessing } from '../model/types.js';
-import { seededRandom } from '../core/random.js';
-import { IMAGE_EXTENSIONS, readImage } from '../node/image.js';
+import { preprocess, type RgbImage } from '../../core/image.js';
+import { GradcamError, type Preprocessing } from '../../model/types.js';
+import { seededRandom } from '../../core/random.js';
+import { IMAGE_EXTENSIONS, readImage } from '../image.js';
 
 /** One labelled image file. */
 export interface Sample {

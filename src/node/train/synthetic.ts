@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { seededRandom } from '../core/random.js';
+import { seededRandom } from '../../core/random.js';
 
 /** Objects that can be drawn. */
 export type ShapeName = 'rings' | 'checker' | 'triangle' | 'cross';

@@ -4,10 +4,10 @@
  * global average pooling → dropout → dense softmax.
  */
 import * as tf from '@tensorflow/tfjs';
-import { LayersExplainableModel } from '../model/layers-model.js';
-import { applyLayer, compileProgram, runSteps, stepsFor, type Step } from '../model/program.js';
+import { LayersExplainableModel } from '../../model/layers-model.js';
+import { applyLayer, compileProgram, runSteps, stepsFor, type Step } from '../../model/program.js';
 import { applyTrainable, tapLayer } from './conv.js';
-import { GradcamError, type ExplainableModel } from '../model/types.js';
+import { GradcamError, type ExplainableModel } from '../../model/types.js';
 
 /** The new model and the parts training needs. */
 export interface Classifier {
