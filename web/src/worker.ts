@@ -5,8 +5,7 @@
  * page terminates and restarts the worker if an answer takes too long.
  */
 import * as tf from '@tensorflow/tfjs';
-import * as lib from '../../src/index.js';
-import { DEFAULT_MODEL_URL, explain, guidedGradcam, loadModelFromFiles, loadModelFromUrl, methods, type ExplainableModel, type ExplainOptions, type SplitRun } from '../../src/index.js';
+import { contrast, DEFAULT_MODEL_URL, explain, guidedGradcam, loadModelFromFiles, loadModelFromUrl, methods, type ExplainableModel, type ExplainOptions, type SplitRun } from '../../src/index.js';
 import { isSpatial } from '../../src/model/layers.js';
 import { backendDevice, initBrowserBackend } from './backend.js';
 import type { ExplainRequest, ExplainResult, FromWorker, MethodInfo, ModelInfo, ModelSource, TargetView, ToWorker } from './protocol.js';
@@ -55,7 +54,7 @@ function dropQueued(which: (m: ToWorker) => boolean): void {
 async function init(backend: string | null): Promise<void> {
   const name = await initBrowserBackend(backend);
   const list: MethodInfo[] = Object.entries(methods).map(([key, m]) => ({
-    name: key, title: m.title, classSpecific: m.classSpecific, slow: key === 'scorecam' || key === 'ablationcam',
+    name: key, title: m.title, classSpecific: m.classSpecific, slow: m.needs === 'scores', // perturbation methods: C passes
   }));
   post({ type: 'ready', backend: name, device: backendDevice(), methods: list });
 }
@@ -103,7 +102,7 @@ async function load(id: number, source: ModelSource): Promise<void> {
       m = await loadModelFromFiles(source.files, { onProgress });
     }
     m.resolveLayer('auto'); // a model without a spatial layer cannot be explained: say so now
-    const info = modelInfo(m, await displayName(m, source));
+    const info = modelInfo(m, displayName(m, source));
     model?.dispose();
     model = m;
     post({ type: 'loaded', id, info });
@@ -113,29 +112,17 @@ async function load(id: number, source: ModelSource): Promise<void> {
   }
 }
 
-/** The model's name: its metadata's, else the folder's (never just "model.json"). */
-async function displayName(m: ExplainableModel, source: ModelSource): Promise<string> {
-  const own = (m as { name?: string }).name;
-  if (own && !/model\.json$/i.test(own)) return own;
-  if (source.kind === 'default') return folderOf(DEFAULT_MODEL);
-  if (source.kind === 'url') return source.name ?? folderOf(source.url);
-  const meta = source.files.find((f) => f.name === 'metadata.json');
-  if (meta) {
-    try {
-      const name = (JSON.parse(await meta.text()) as { name?: unknown }).name;
-      if (typeof name === 'string' && name) return name;
-    } catch { /* metadata is optional */ }
-  }
-  const single = source.files.find((f) => !f.name.endsWith('.json') && !/shard|\.bin$/.test(f.name));
-  return source.folder || (single ? single.name : 'your TF.js model');
+/** The model's name: the library's (metadata `name`, else file or folder name), else the folder picked (never just "model.json"). */
+function displayName(m: ExplainableModel, source: ModelSource): string {
+  if (!/^model\.json$/i.test(m.name)) return m.name;
+  return (source.kind === 'files' && source.folder) || 'your TF.js model';
 }
 
 const folderOf = (url: string) => decodeURIComponent(new URL(url, location.href).pathname.split('/').filter(Boolean).slice(-2, -1)[0] ?? url);
 
 function modelInfo(m: ExplainableModel, name: string): ModelInfo {
-  const format = (m as { format?: string; kind?: string }).format ?? (m as { kind?: string }).kind ?? '';
   return {
-    name, source: m.source, format, labels: m.labels, size: m.preprocessing.size,
+    name, source: m.source, format: m.format, labels: m.labels, size: m.preprocessing.size,
     layers: m.layers.filter(isSpatial).map(({ name: n, type, shape }) => ({ name: n, type, shape })),
     defaultLayer: m.defaultLayer,
   };
@@ -175,22 +162,16 @@ function instrumented(m: ExplainableModel, id: number, total: number, batch: num
         },
       });
     };
-    const out = m.split(x, layer) as SplitRun | Promise<SplitRun>;
-    return out instanceof Promise ? out.then(wrap) : wrap(out);
+    return m.split(x, layer).then(wrap);
   };
-  for (const key of ['logits', 'run'] as const) {
-    const f = (m as unknown as Record<string, (x: tf.Tensor4D) => unknown>)[key];
-    if (typeof f !== 'function') continue;
-    slots[key] = (x: tf.Tensor4D) => {
-      if (split) count(x.shape[0]);
-      if (key === 'logits') return f.call(m, x); // synchronous: nothing can be read until it returns
-      // Asynchronous: before each pass a macrotask turn lets a cancel or a newer request in, then the run stops.
-      return new Promise<void>((r) => setTimeout(r, 0)).then(() => {
-        check();
-        return f.call(m, x);
-      });
-    };
-  }
+  const run = m.run.bind(m);
+  // Before each forward pass (Score-CAM's masked batches) a macrotask turn lets a cancel or a newer request in.
+  slots.run = async (x: tf.Tensor4D) => {
+    if (split) count(x.shape[0]);
+    await new Promise<void>((r) => setTimeout(r, 0));
+    check();
+    return run(x);
+  };
   return w;
 }
 
@@ -206,10 +187,7 @@ async function run(id: number, req: ExplainRequest): Promise<ExplainResult> {
   const labels = model.labels;
   const targets = req.targets.map((t) => {
     if (t.kind === 'class') return t.index;
-    // Target objects (score functions) came with the new model seam; `contrast` scores logit a − logit b.
-    const contrast = (lib as unknown as { contrast?: (a: number, b: number, o: { labels: [string, string] }) => unknown }).contrast;
-    if (!contrast) throw new Error('this build cannot explain a contrast yet');
-    return contrast(t.a, t.b, { labels: [labels[t.a], labels[t.b]] });
+    return contrast(t.a, t.b, { labels: [labels[t.a], labels[t.b]] }); // score: logit a − logit b
   });
   const opts: ExplainOptions = {
     method: req.method as ExplainOptions['method'], layer, targets: targets as ExplainOptions['targets'], top: targets.length ? 0 : 1, batchSize,
