@@ -1,5 +1,5 @@
 /**
- * Backend choice in the browser: webgl on a real GPU, else wasm (SIMD where the browser has
+ * Backend choice in the browser (in the model worker, or a page such as the bench): webgl on a real GPU, else wasm (SIMD where the browser has
  * it), else cpu; `?backend=` forces one. A software WebGL (SwiftShader,
  * llvmpipe: what Chrome uses without a usable GPU) is about ten times slower than wasm here, so it comes
  * after wasm. The wasm binaries are the package's own files, bundled as local assets: no CDN.
@@ -16,9 +16,12 @@ setWasmPaths({
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd,
 });
 
+/** A canvas in a page or in a worker. */
+const newCanvas = () => (typeof document !== 'undefined' ? document.createElement('canvas') : new OffscreenCanvas(1, 1));
+
 /** The WebGL renderer string (unmasked where the browser allows), or null without WebGL 2. */
 function webglRenderer(gl?: WebGL2RenderingContext | null): string | null {
-  gl ??= document.createElement('canvas').getContext('webgl2');
+  gl ??= newCanvas().getContext('webgl2') as WebGL2RenderingContext | null;
   if (!gl) return null;
   const info = gl.getExtension('WEBGL_debug_renderer_info');
   return String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
