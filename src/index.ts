@@ -5,6 +5,7 @@
  * machinery) → `methods/` (one file per method) → `targets/` → `render/` (colormaps, overlays,
  * JSON) → `metrics/`. This entry point works in the browser and in Node; `gradcam/node` adds file
  * and URL loading with a cache, image decoding and the wasm backend.
+ * @module gradcam
  */
 export { explain, classify } from './core/explain.js';
 export type { ExplainOptions, ImageExplanation, TargetExplanation, Prediction, Grid } from './core/explain.js';

@@ -19,6 +19,7 @@ import { road, ROAD_PERCENTAGES, type RoadOptions } from './road.js';
 
 /** Metric families. */
 export type MetricName = 'confidence' | 'deletion' | 'road' | 'pointing';
+/** Every metric family, in report order (the default of {@link EvaluateOptions.metrics}). */
 export const METRICS: MetricName[] = ['confidence', 'deletion', 'road', 'pointing'];
 
 /** An image to evaluate on, with optional ground-truth boxes by class (label, index or group name). */
@@ -50,6 +51,7 @@ export interface EvaluateOptions {
   tolerance?: number;
   /** Seed of the random baseline (default 0). */
   seed?: number;
+  /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
   onWarning?: (message: string) => void;
   /** Called after each method with the number of methods done. */
   onProgress?: (done: number, total: number, method: string) => void;
