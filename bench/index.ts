@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SECTIONS = ['core', 'methods', 'metrics', 'train', 'browser'];
+const SECTIONS = ['core', 'methods', 'metrics', 'train', 'browser', 'package'];
 const here = path.dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : SECTIONS;
 
