@@ -6,14 +6,27 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** `dist/gradcam.browser.d.ts`: the bundle's types are the isomorphic API's (tsc's dist/index.d.ts) plus `tf`. */
+const declarations = (): Plugin => ({
+  name: 'gradcam-browser-declarations',
+  generateBundle() {
+    this.emitFile({
+      type: 'asset',
+      fileName: 'gradcam.browser.d.ts',
+      source: "export * from './index.js';\nexport * as tf from '@tensorflow/tfjs';\n",
+    });
+  },
+});
 
 export default defineConfig({
   root,
   logLevel: 'warn',
   publicDir: false,
+  plugins: [declarations()],
   cacheDir: path.join(root, 'node_modules/.vite-browser-bundle'),
   build: {
     outDir: path.join(root, 'dist'),

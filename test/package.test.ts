@@ -124,6 +124,9 @@ console.log(JSON.stringify({ width: image.width, height: image.height, peaks: re
     writeFileSync(path.join(dir, 'good.ts'), `
 import { initBackend, loadModel, readImage, explain, overlay, encodePng, type ExplainableModel } from 'gradcam/node';
 import { methods, type ExplainOptions, type ImageExplanation } from 'gradcam';
+import * as standalone from 'gradcam/browser';
+const picked: Promise<boolean> = standalone.tf.setBackend('cpu');
+const same: typeof explain = standalone.explain;
 await initBackend('wasm');
 const model: ExplainableModel = await loadModel('model');
 const image = await readImage('cat_dog.jpg');
@@ -132,7 +135,7 @@ const [result]: ImageExplanation[] = await explain(model, [image], options);
 const peak: { x: number; y: number } | null | undefined = result.targets[0].peak;
 const rgb = overlay(image, result.targets[0].heatmap, { colormap: 'jet', alpha: 0.5 });
 const png: Uint8Array | Buffer = await encodePng(rgb.data, rgb.width, rgb.height);
-console.log(peak, png.length, Object.keys(methods).length);
+console.log(peak, png.length, Object.keys(methods).length, picked, same);
 `);
     const tsc = path.join(REPO_ROOT, 'node_modules/.bin/tsc');
     await run(tsc, ['-p', dir], dir);
