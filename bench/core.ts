@@ -4,7 +4,7 @@
  * forward to the layer, head + backward, maps, upsampling to 224², peaks). Target: ≤ 2.0× on wasm.
  */
 import * as tf from '@tensorflow/tfjs';
-import { explain } from '../src/core/explain.js';
+import { explain } from '../src/index.js';
 import { preprocessBatch } from '../src/core/image.js';
 import type { LayersExplainableModel } from '../src/model/layers-model.js';
 import { initBackend, type NodeBackend } from '../src/node/backend.js';

@@ -7,10 +7,10 @@
  * sampled after every map.
  */
 import * as tf from '@tensorflow/tfjs';
-import { explain, type ExplainOptions } from '../src/core/explain.js';
-import { guidedBackprop, guidedGradcam } from '../src/core/guided.js';
+import { explain, type ExplainOptions } from '../src/index.js';
+import { guidedBackprop, guidedGradcam } from '../src/index.js';
 import { preprocess } from '../src/core/image.js';
-import type { CamMethod } from '../src/core/method.js';
+import type { PerturbationMethod } from '../src/core/method.js';
 import { methods, type MethodName } from '../src/methods/index.js';
 import type { LayersExplainableModel } from '../src/model/layers-model.js';
 import { initBackend } from '../src/node/backend.js';
@@ -24,12 +24,17 @@ const sampleRss = () => { peakRss = Math.max(peakRss, process.memoryUsage().rss)
 const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
 
 /** `method` restricted to the first `n` channels of the layer (n perturbations instead of C). */
-const firstChannels = (method: CamMethod, n: number): CamMethod => ({
+const firstChannels = (method: PerturbationMethod, n: number): PerturbationMethod => ({
   ...method,
-  cam: (ctx) => {
-    const out = method.cam({ ...ctx, activations: ctx.activations.slice([0, 0, 0, 0], [-1, -1, -1, n]) });
-    sampleRss();
-    return out;
+  cam: async (ctx) => {
+    const activations = ctx.activations.slice([0, 0, 0, 0], [-1, -1, -1, n]);
+    try {
+      const out = await method.cam({ ...ctx, activations });
+      sampleRss();
+      return out;
+    } finally {
+      activations.dispose();
+    }
   },
 });
 
@@ -50,7 +55,7 @@ export default async function run(): Promise<void> {
   const rows: (string | number)[][] = [['forward pass (predict)', '1', ...[ms(forward.median), '1.0×']]];
   for (const name of Object.keys(methods) as MethodName[]) {
     const slow = name === 'scorecam';
-    const passes = name === 'scorecam' ? `${channels} forward` : name === 'ablationcam' ? `${channels} head` : methods[name].needsGradients ? '1 + backward' : '1';
+    const passes = name === 'scorecam' ? `${channels} forward` : name === 'ablationcam' ? `${channels} head` : methods[name].needs === 'gradients' ? '1 + backward' : '1';
     rows.push([name + (slow || name === 'ablationcam' ? ' (batch 64)' : ''), passes,
       ...(await perMap(() => explain(m, [image], { ...target, method: name, batchSize: 64 }), slow ? 1 : 5))]);
   }

@@ -4,7 +4,7 @@
  * them (batched 16 at a time), ROAD 2 per percentage plus a conjugate-gradient imputation each.
  */
 import * as tf from '@tensorflow/tfjs';
-import { explain } from '../src/core/explain.js';
+import { explain } from '../src/index.js';
 import { preprocess } from '../src/core/image.js';
 import { confidenceChange, deletionInsertion, energyInBoxes, imputeNoisyLinear, inputMap, pointingHit, relevanceOrder, road, type MetricCase } from '../src/metrics/index.js';
 import { initBackend } from '../src/node/backend.js';
@@ -24,7 +24,7 @@ export default async function run(): Promise<void> {
   const half = new Uint8Array(224 * 224);
   relevanceOrder(c.map).subarray(0, 224 * 112).forEach((p) => { half[p] = 1; });
   const rows: [string, string, () => unknown, number][] = [
-    ['forward pass (batch 1)', '1 forward', () => tf.tidy(() => model.logits(x).dataSync()), 5],
+    ['forward pass (batch 1)', '1 forward', async () => tf.dispose(await model.run(x)), 5],
     ['Grad-CAM (explain)', '1 forward + backward', () => explain(model, [image]), 5],
     ['Average Drop / Increase in Confidence', '2 forwards', () => confidenceChange(model, [c]), 5],
     ['Deletion + Insertion, 50 steps', '102 forwards', () => deletionInsertion(model, [c]), 2],

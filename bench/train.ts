@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initBackend, type NodeBackend } from '../src/node/backend.js';
-import { makeShapesDataset } from '../src/train/synthetic.js';
-import { trainClassifier, type TrainOptions } from '../src/train/train.js';
+import { makeShapesDataset } from '../src/node/train/synthetic.js';
+import { trainClassifier, type TrainOptions } from '../src/node/train/train.js';
 import { MODEL_025, MODEL_075, sharedImage } from '../scripts/shared.js';
 import { table } from './util.js';
 

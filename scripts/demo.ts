@@ -8,6 +8,6 @@ import path from 'node:path';
 
 const out = path.resolve('out');
 const n = await runExplain([path.join(SHARED_DIR, 'images')], {
-  model: MODEL_075, backend: 'wasm', class: [], top: 2, method: 'gradcam', layer: 'auto', out, batch: 8, colormap: 'jet', alpha: 0.5,
+  model: MODEL_075, backend: 'wasm', class: [], target: [], top: 2, method: 'gradcam', layer: [], out, batch: 8, colormap: 'jet', alpha: 0.5,
 });
 console.log(`explained ${n} images → ${out}/ (open the .png overlays; .json has the 7×7 maps, peaks and predictions)`);

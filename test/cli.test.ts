@@ -81,8 +81,41 @@ describe('gradcam explain', () => {
     expect(JSON.parse(readFileSync(path.join(out, 'coffee.json'), 'utf8')).targets.length).toBe(3);
     const bad = await runCli(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--class', 'espreso', '--out', out]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr.trim()).toMatch(/^error: unknown class 'espreso': did you mean|^error: unknown class 'espreso'/);
+    expect(bad.stderr.trim()).toBe(`error: unknown class 'espreso': valid names are the model's labels (e.g. "tench, Tinca tinca"), or an index 0–999`);
+    // A near miss gets the suggestion itself.
+    const near = await runCli(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--class', 'espress', '--out', out]);
+    expect(near.stderr.trim()).toBe(`error: unknown class 'espress': did you mean 550 "espresso maker", 967 "espresso"?`);
+    // Bad target strings say which forms are valid.
+    const form = await runCli(['explain', sharedImage('coffee.png'), '--model', MODEL_025, '--target', 'contrast:967', '--out', out]);
+    expect(form.code).toBe(2);
+    expect(form.stderr.trim()).toMatch(/^error: bad target 'contrast:967': expected contrast:A-B .*; valid target forms: <class index>, "<class name>", contrast:A-B, segment:C, output:I, similar:<image>, prob:C, neg:C, binary:positive\|negative/);
     expect(bad.stderr.trim().split('\n').length).toBe(1);
+  });
+});
+
+describe('gradcam explain --target / --layer', () => {
+  it('explains contrast and similarity targets at two fused layers, each described in the JSON', async () => {
+    const out = path.join(tmp(), 'out');
+    const r = await runCli(['explain', sharedImage('cat_dog.jpg'), '--model', MODEL_025, '--target', 'contrast:282-243', '--target', 'contrast:bull mastiff-tiger cat',
+      '--target', `similar:${sharedImage('chelsea.png')}`, '--layer', 'conv_pw_11_relu', '--layer', 'conv_pw_13_relu', '--out', out]);
+    expect(r.stderr).not.toMatch(/error|warning/);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(readFileSync(path.join(out, 'cat_dog.json'), 'utf8'));
+    expect([json.layer, json.layers]).toEqual(['conv_pw_11_relu+conv_pw_13_relu', ['conv_pw_11_relu', 'conv_pw_13_relu']]);
+    const [catVsDog, dogVsCat, similar] = json.targets;
+    expect(catVsDog.target).toBe('contrast 282 "tiger cat" − 243 "bull mastiff"');
+    expect(dogVsCat.target).toBe('contrast 243 "bull mastiff" − 282 "tiger cat"');
+    expect(catVsDog.score).toBeCloseTo(-dogVsCat.score, 4);
+    expect(catVsDog.peak.y).toBeGreaterThan(240); // the cat lies across the lower half
+    expect(dogVsCat.peak.y).toBeLessThan(240);
+    expect(similar.target).toBe(`similarity to ${sharedImage('chelsea.png')}`);
+    expect(similar.score).toBeGreaterThan(0);
+    expect(similar.score).toBeLessThan(1);
+    expect(similar.classIndex).toBeUndefined();
+    expect([json.targets[0].cam.length, json.targets[0].cam[0].length]).toEqual([14, 14]); // fused at the finer layer
+    for (const key of ['contrast-282-243', 'contrast-243-282', `similarity-to-${sharedImage('chelsea.png').replace(/[^\w.]+/g, '-').replace(/^-+|-+$/g, '').toLowerCase()}`]) {
+      expect(existsSync(path.join(out, `cat_dog.${key}.png`)), key).toBe(true);
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 /** Grad-CAM core on the real shared models: where the maps point, batching, targets, layers, leaks. */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { classify, explain } from '../src/core/explain.js';
+import { classify, explain } from '../src/index.js';
 import { readImage } from '../src/node/image.js';
 import { MODEL_025, MODEL_075, MODEL_GRAPH, model, pearson, referenceInput, sharedImage } from './helpers.js';
 
@@ -35,7 +35,11 @@ describe('Grad-CAM on cat_dog.jpg (α=0.75)', () => {
     expect(chelsea[0].classIndex).toBeGreaterThanOrEqual(281);
     expect(chelsea[0].classIndex).toBeLessThanOrEqual(285);
     expect(coffee[0].className).toBe('espresso');
-    expect(chelsea.reduce((s, p) => s + p.probability, 0)).toBeLessThanOrEqual(1 + 1e-6);
+    // Probabilities are the softmax of the logits: ratios are exp(logit differences), all 1000 sum to 1.
+    for (const p of chelsea.slice(1)) expect(p.probability / chelsea[0].probability).toBeCloseTo(Math.exp(p.logit - chelsea[0].logit), 5);
+    const [all] = await classify(m, [await readImage(sharedImage('chelsea.png'))], 1000);
+    expect(all.reduce((s, p) => s + p.probability, 0)).toBeCloseTo(1, 4);
+    expect(all.map((p) => p.logit)).toEqual([...all.map((p) => p.logit)].sort((a, b) => b - a));
   });
 });
 
@@ -53,6 +57,20 @@ describe('targets, layers and batching (α=0.25)', () => {
         expect(batch[i].targets[k].logit).toBeCloseTo(t.logit, 3);
       }
     }
+  });
+
+  it('an image with an empty target list gets no maps, the others theirs', async () => {
+    const m = await model(MODEL_025);
+    const imgs = ['cat_dog', 'chelsea'].map(referenceInput);
+    const before = tf.memory().numTensors;
+    for (const method of ['gradcam', 'scorecam'] as const) {
+      const r = await explain(m, imgs, { targets: [[], [CAT]], method, batchSize: 256 });
+      expect(r.map((x) => x.targets.length)).toEqual([0, 1]);
+      expect(r[0].predictions).toHaveLength(5);
+      const none = await explain(m, imgs, { targets: [[], []] });
+      expect(none.map((x) => x.targets.length)).toEqual([0, 0]);
+    }
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('explains the top k classes in order', async () => {
@@ -81,12 +99,18 @@ describe('targets, layers and batching (α=0.25)', () => {
     expect(Math.max(...r.targets[0].cam.data)).toBeCloseTo(1, 5);
   });
 
-  it('leaks no tensor over 200 explains', async () => {
+  it('leaks no tensor: the count is flat after each explain, classify and several-layer explain', async () => {
+    // One warm-up fills the caches (layer plans, kernels); after it every call must return to the same count,
+    // so three calls catch any leak (a leak adds at least one tensor per call).
     const m = await model(MODEL_025);
     const img = referenceInput('both');
     await explain(m, [img], { targets: [CAT] });
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 200; i++) await explain(m, [img], { targets: [CAT, DOG] });
+    for (const opts of [{ targets: [CAT, DOG] }, { targets: [`contrast:${CAT}-${DOG}`], layer: ['conv_pw_12_relu', 'conv_pw_13_relu'] }, { top: 2, augSmooth: true }]) {
+      await explain(m, [img, img], opts);
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    await classify(m, [img]);
     expect(tf.memory().numTensors).toBe(before);
   });
 });
@@ -94,7 +118,9 @@ describe('targets, layers and batching (α=0.25)', () => {
 describe('GraphModel (TF-Hub MobileNet 0.25, 1001 classes)', () => {
   it('explains by node name, with background at index 0 in the label map', async () => {
     const g = await model(MODEL_GRAPH);
-    expect(g.kind).toBe('graph');
+    expect(g.format).toBe('graph');
+    expect(g.name).toBe('mobilenet_v1_0.25_224_graph'); // the folder's name, not "model.json"
+    expect(g.activation).toBe('none'); // TF-Hub's classifier outputs logits
     expect(g.labels.length).toBe(1001);
     expect(g.labels[0]).toBe('background');
     expect(g.defaultLayer).toBe('module_apply_default/MobilenetV1/MobilenetV1/Conv2d_13_pointwise/Relu6');

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { depthwiseInputGradient, WASM_SAFE_GRADIENTS, withGradients } from '../src/core/gradients.js';
 import { initBackend } from '../src/node/backend.js';
-import { explain } from '../src/core/explain.js';
+import { explain } from '../src/index.js';
 import { loadModel } from '../src/node/load.js';
 import { MODEL_025, referenceInput } from './helpers.js';
 

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { explain } from '../src/core/explain.js';
+import { explain } from '../src/index.js';
 import { wrapModel } from '../src/model/load.js';
 import { LayersExplainableModel } from '../src/model/layers-model.js';
 import { initBackend } from '../src/node/backend.js';
@@ -33,20 +33,21 @@ function residualNet(): tf.LayersModel {
 }
 
 describe('a residual + concatenation net', () => {
-  it('splits at an inner layer: the head reproduces the prediction and its gradient matches finite differences', () => {
+  it('splits at an inner layer: the head reproduces the prediction and its gradient matches finite differences', async () => {
     const net = residualNet();
     const m = wrapModel(net);
     expect(m.defaultLayer).toBe('c3');
+    const before = tf.memory().numTensors;
+    const x = tf.randomUniform([2, 12, 12, 3], -1, 1, 'float32', 7) as tf.Tensor4D;
+    const run = await m.split(x, 'target');
     tf.tidy(() => {
-      const x = tf.randomUniform([2, 12, 12, 3], -1, 1, 'float32', 7) as tf.Tensor4D;
-      const run = m.split(x, 'target');
       // The head (which also reads c1 through the skip and the concatenation) gives the model's own output.
-      const probs = tf.softmax(run.head(run.activation));
+      const probs = tf.softmax(run.head(run.activation)[0]);
       expect(tf.max(tf.abs(probs.sub(net.predict(x) as tf.Tensor))).dataSync()[0]).toBeLessThan(1e-5);
 
       // d logit_2 / dA for image 1 by autodiff, against central differences over every element.
       const a1 = run.activation.slice([1], [1]);
-      const score = (a: tf.Tensor4D, rows: number[]) => run.head(a, rows).slice([0, 2], [-1, 1]).reshape([-1]);
+      const score = (a: tf.Tensor4D, rows: number[]) => run.head(a, rows)[0].slice([0, 2], [-1, 1]).reshape([-1]);
       const grad = tf.grad((a) => score(a as tf.Tensor4D, [1]).sum())(a1).dataSync();
       const n = a1.size;
       const eps = 1e-2;
@@ -63,6 +64,9 @@ describe('a residual + concatenation net', () => {
       expect(scale).toBeGreaterThan(0);
       expect(worst).toBeLessThan(2e-3 * scale + 1e-5);
     });
+    run.dispose();
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before); // dispose frees the activation and the captured skip tensors
     net.dispose();
   });
 

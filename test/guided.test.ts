@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { combineGuided, guidedBackprop, guidedGradcam, saliencyImage } from '../src/core/guided.js';
+import { combineGuided, guidedBackprop, guidedGradcam, saliencyImage } from '../src/index.js';
 import { wrapModel } from '../src/model/load.js';
 import { initBackend } from '../src/node/backend.js';
 import { MODEL_025, model, pearson, referenceInput } from './helpers.js';
@@ -52,7 +52,7 @@ describe('guided backpropagation on a dense ReLU net', () => {
       t.saliency.forEach((v, i) => expect(v).toBeCloseTo(guided[i], 5));
       differs ||= guided.some((v, i) => Math.abs(v - plain[i]) > 1e-3);
       // And the ordinary gradient afterwards is the plain one.
-      const g = tf.tidy(() => tf.grad((xi) => m.logits(xi as tf.Tensor4D).slice([0, t.classIndex], [1, 1]).sum())(
+      const g = tf.tidy(() => tf.grad((xi) => m.forward!(xi as tf.Tensor4D)[0].slice([0, t.classIndex], [1, 1]).sum())(
         tf.tensor4d(x, [1, 2, 2, 3])).dataSync());
       Array.from(g).forEach((v, i) => expect(v).toBeCloseTo(plain[i], 5));
     }

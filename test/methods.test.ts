@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCompare } from '../src/cli/compare.js';
-import { explain, type ImageExplanation } from '../src/core/explain.js';
+import { explain, type ImageExplanation } from '../src/index.js';
 import { AUGMENTATIONS, firstComponent } from '../src/core/smooth.js';
 import { methods, type MethodName } from '../src/methods/index.js';
 import { wrapModel } from '../src/model/load.js';
@@ -259,7 +259,7 @@ describe('gradcam compare', () => {
   it('writes one titled grid: a row per class, the image then each method (Guided Grad-CAM after Grad-CAM)', async () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'gradcam-compare-'));
     const r = await runCompare(sharedImage('chelsea.png'), {
-      model: MODEL_025, backend: 'wasm', class: ['285', '281'], methods: 'gradcam,eigencam', layer: 'auto', out,
+      model: MODEL_025, backend: 'wasm', class: ['285', '281'], target: [], methods: 'gradcam,eigencam', layer: [], out,
       batch: 16, colormap: 'jet', alpha: 0.5, guided: true,
     });
     expect(r.file).toBe(path.join(out, 'chelsea.compare.png'));

@@ -52,8 +52,8 @@ beforeAll(async () => {
 });
 
 describe('faithfulness on a model with known evidence', () => {
-  it('deletion AUC: true map < random < inverted; insertion the reverse', () => {
-    const [t, r, inv] = deletionInsertion(model, [caseOf(truth), caseOf(random), caseOf(inverted)], { steps: 24 });
+  it('deletion AUC: true map < random < inverted; insertion the reverse', async () => {
+    const [t, r, inv] = await deletionInsertion(model, [caseOf(truth), caseOf(random), caseOf(inverted)], { steps: 24 });
     expect(t.deletion[0]).toBeCloseTo(1 / (1 + Math.exp(-4)), 3); // nothing removed: the full box
     expect(t.deletionAuc).toBeLessThan(r.deletionAuc - 0.1);
     expect(r.deletionAuc).toBeLessThan(inv.deletionAuc - 0.1);
@@ -64,8 +64,8 @@ describe('faithfulness on a model with known evidence', () => {
     expect(t.deletion).toHaveLength(25);
   });
 
-  it('Average Drop and Increase in Confidence: masking by the true map keeps the evidence, the inverted map removes it', () => {
-    const [t, inv] = confidenceChange(model, [caseOf(truth), caseOf(inverted)]);
+  it('Average Drop and Increase in Confidence: masking by the true map keeps the evidence, the inverted map removes it', async () => {
+    const [t, inv] = await confidenceChange(model, [caseOf(truth), caseOf(inverted)]);
     expect(t.maskedProbability).toBeCloseTo(t.probability, 5);
     expect(inv.maskedProbability).toBeLessThan(0.05);
     expect(averageDrop([t])).toBeLessThan(0.01);
@@ -73,8 +73,8 @@ describe('faithfulness on a model with known evidence', () => {
     expect(increaseInConfidence([t, inv])).toBe(0);
   });
 
-  it('ROAD: true map > random > inverted', () => {
-    const [t, r, inv] = road(model, [caseOf(truth), caseOf(random), caseOf(inverted)], { percentages: [10, 50, 90] });
+  it('ROAD: true map > random > inverted', async () => {
+    const [t, r, inv] = await road(model, [caseOf(truth), caseOf(random), caseOf(inverted)], { percentages: [10, 50, 90] });
     expect(t.road).toBeGreaterThan(r.road + 0.1);
     expect(r.road).toBeGreaterThan(inv.road + 0.1);
     expect(t.morf[0]).toBeLessThan(0.05); // 10 % most relevant = the whole box, imputed from its black surroundings

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { explain, type TargetExplanation } from '../src/core/explain.js';
+import { explain, type TargetExplanation } from '../src/index.js';
 import type { MethodName } from '../src/methods/index.js';
 import { MODEL_025, MODEL_075, REFERENCE_DIR, model, pearson, referenceInput } from './helpers.js';
 

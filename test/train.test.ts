@@ -10,17 +10,17 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explain } from '../src/core/explain.js';
+import { explain } from '../src/index.js';
 import { preprocess } from '../src/core/image.js';
 import type { ExplainableModel } from '../src/model/types.js';
 import { LayersExplainableModel } from '../src/model/layers-model.js';
 import { initBackend } from '../src/node/backend.js';
 import { readImage } from '../src/node/image.js';
 import { loadModel } from '../src/node/load.js';
-import { applyTrainable } from '../src/train/conv.js';
-import { loadBatch, scanDataset } from '../src/train/dataset.js';
-import { makeShapesDataset, type Box, type SyntheticImage, type SyntheticOptions } from '../src/train/synthetic.js';
-import { trainClassifier } from '../src/train/train.js';
+import { applyTrainable } from '../src/node/train/conv.js';
+import { loadBatch, scanDataset } from '../src/node/train/dataset.js';
+import { makeShapesDataset, type Box, type SyntheticImage, type SyntheticOptions } from '../src/node/train/synthetic.js';
+import { trainClassifier } from '../src/node/train/train.js';
 import { MODEL_025, runCli, sharedImage } from './helpers.js';
 
 const BACKGROUNDS = ['cat_dog.jpg', 'both.png', 'dogs.png', 'vegetables.jpg', 'chelsea.png', 'coffee.png', 'grace_hopper.jpg', 'squirrel_cls.jpg'].map(sharedImage);
@@ -136,8 +136,12 @@ describe('train, then explain', () => {
     const ex = await runCli(['explain', '--model', modelDir, img.file, '-o', exOut]);
     expect(ex.code).toBe(0);
     const json = JSON.parse(readFileSync(path.join(exOut, `${path.basename(img.file, '.jpg')}.json`), 'utf8'));
-    expect(JSON.stringify(json)).toContain(`${BASE}/conv_pw_13_relu`);
-    expect(JSON.stringify(json)).toContain('rings');
+    expect(json.layer).toBe(`${BASE}/conv_pw_13_relu`);
+    expect([json.targets[0].className, json.targets[0].target]).toEqual(['rings', `class ${json.targets[0].classIndex} "rings"`]);
+    // The map itself: a 7×7 normalised map whose peak (original pixels) lies on the pasted object.
+    expect([json.targets[0].cam.length, json.targets[0].cam[0].length]).toEqual([7, 7]);
+    expect(Math.max(...json.targets[0].cam.flat())).toBeCloseTo(1, 5);
+    expect(inBox(json.targets[0].peak, img.object)).toBe(true);
   });
 });
 

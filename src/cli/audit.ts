@@ -8,11 +8,13 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import sharp from 'sharp';
-import { explain, type Grid, type TargetExplanation } from '../core/explain.js';
+import type { TargetExplanation } from '../core/types.js';
 import type { RgbImage } from '../core/image.js';
 import { getMethod } from '../methods/index.js';
 import type { ExplainableModel } from '../model/types.js';
-import { borderShare, evaluate, METRICS, metricRows, type MetricName } from '../metrics/index.js';
+import { METRICS, metricRows, type MetricName } from '../metrics/index.js';
+import { audit, type AuditResult } from '../report/audit.js';
+import { escapeHtml } from '../render/html.js';
 import { colorize, overlay } from '../render/overlay.js';
 import { resolveClass } from '../targets/index.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, withModelOptions, type ModelOptions } from './common.js';
@@ -26,17 +28,7 @@ export interface AuditCliOptions extends ModelOptions {
   metrics: string;
 }
 
-interface Item {
-  file: string;
-  image: RgbImage;
-  /** From the folder name, when it names a class. */
-  trueClass?: number;
-  predicted: TargetExplanation;
-  truth?: TargetExplanation;
-  border: number;
-}
-
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = escapeHtml;
 
 /** The class a file's folder names (its parent folder below a dataset root given on the command line), if any. */
 async function folderClasses(inputs: string[], files: string[], model: ExplainableModel): Promise<(number | undefined)[]> {
@@ -61,42 +53,27 @@ async function dataUri(img: RgbImage, max: number, format: 'jpeg' | 'png' = 'jpe
   return `data:image/${format};base64,${buf.toString('base64')}`;
 }
 
-/** The mean of same-sized layer-resolution maps, renormalised to [0, 1]. */
-function meanMap(maps: Grid[]): Grid {
-  const data = new Float32Array(maps[0].data.length);
-  for (const m of maps) m.data.forEach((v, i) => { data[i] += v / maps.length; });
-  const max = Math.max(...data, 1e-7);
-  return { data: data.map((v) => v / max), width: maps[0].width, height: maps[0].height };
-}
-
 const pct = (v: number) => `${(100 * v).toFixed(0)} %`;
 
-async function figure(item: Item, t: TargetExplanation, caption: string): Promise<string> {
-  const uri = await dataUri(overlay(item.image, t.heatmap, { alpha: 0.5 }), 220);
-  return `<figure><img src="${uri}" alt="${esc(path.basename(item.file))}"><figcaption>${caption}</figcaption></figure>`;
+async function figure(image: RgbImage, name: string, t: TargetExplanation, caption: string): Promise<string> {
+  const uri = await dataUri(overlay(image, t.heatmap, { alpha: 0.5 }), 220);
+  return `<figure><img src="${uri}" alt="${esc(name)}"><figcaption>${caption}</figcaption></figure>`;
 }
 
 /** The whole report as one HTML string. */
-async function renderHtml(items: Item[], model: ExplainableModel, opts: AuditCliOptions, table: string, layer: string, method: string): Promise<string> {
-  const byClass = new Map<number, Item[]>();
-  for (const it of items) byClass.set(it.predicted.classIndex, [...(byClass.get(it.predicted.classIndex) ?? []), it]);
-  const classes = [...byClass.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]);
+async function renderHtml(r: AuditResult, images: RgbImage[], model: ExplainableModel, opts: AuditCliOptions, table: string): Promise<string> {
   const sections: string[] = [];
-  for (const [cls, list] of classes) {
-    list.sort((a, b) => b.border - a.border);
-    const mean = meanMap(list.map((i) => i.predicted.cam));
-    const meanUri = await dataUri(colorize(mean), 160, 'png');
-    const labelled = list.filter((i) => i.trueClass !== undefined);
-    const correct = labelled.filter((i) => i.trueClass === cls).length;
-    const figures = await Promise.all(list.map((i) => figure(i, i.predicted,
-      `${esc(path.basename(i.file))}<br>p ${i.predicted.probability.toFixed(2)} · border ${pct(i.border)}${i.trueClass !== undefined && i.trueClass !== cls ? ` · <b class="bad">true: ${esc(model.labels[i.trueClass])}</b>` : ''}`)));
-    sections.push(`<section class="cls" id="class-${cls}"><h3>${esc(model.labels[cls])} <small>(${cls}) · ${list.length} image(s)${labelled.length ? ` · ${correct}/${labelled.length} labelled correct` : ''} · mean border share ${pct(list.reduce((s, i) => s + i.border, 0) / list.length)}</small></h3>
-<div class="row"><figure class="mean"><img src="${meanUri}" alt="mean map of ${esc(model.labels[cls])}"><figcaption>mean map</figcaption></figure>${figures.join('')}</div></section>`);
+  for (const g of r.groups) {
+    const meanUri = await dataUri(colorize(g.meanMap), 160, 'png');
+    const figures = await Promise.all(g.entries.map((e) => figure(images[e.item], e.name, e.predicted,
+      `${esc(e.name)}<br>p ${e.predicted.probability.toFixed(2)} · border ${pct(e.border)}${e.trueClass !== undefined && e.trueClass !== g.classIndex ? ` · <b class="bad">true: ${esc(model.labels[e.trueClass])}</b>` : ''}`)));
+    sections.push(`<section class="cls" id="class-${g.classIndex}"><h3>${esc(g.className)} <small>(${g.classIndex}) · ${g.entries.length} image(s)${g.labelled ? ` · ${g.correct}/${g.labelled} labelled correct` : ''} · mean border share ${pct(g.meanBorder)}</small></h3>
+<div class="row"><figure class="mean"><img src="${meanUri}" alt="mean map of ${esc(g.className)}"><figcaption>mean map</figcaption></figure>${figures.join('')}</div></section>`);
   }
-  const wrong = items.filter((i) => i.trueClass !== undefined && i.trueClass !== i.predicted.classIndex);
-  const wrongRows = await Promise.all(wrong.map(async (i) => `<div class="row pair"><div class="name">${esc(path.basename(i.file))}</div>${await figure(i, i.predicted,
-    `predicted <b>${esc(i.predicted.className)}</b> (p ${i.predicted.probability.toFixed(2)})`)}${await figure(i, i.truth!, `true <b>${esc(i.truth!.className)}</b> (p ${i.truth!.probability.toFixed(2)})`)}</div>`));
-  const labelled = items.filter((i) => i.trueClass !== undefined);
+  const wrong = r.misclassified;
+  const wrongRows = await Promise.all(wrong.map(async (e) => `<div class="row pair"><div class="name">${esc(e.name)}</div>${await figure(images[e.item], e.name, e.predicted,
+    `predicted <b>${esc(e.predicted.className)}</b> (p ${e.predicted.probability.toFixed(2)})`)}${await figure(images[e.item], e.name, e.truth!, `true <b>${esc(e.truth!.className)}</b> (p ${e.truth!.probability.toFixed(2)})`)}</div>`));
+  const labelled = r.accuracy ? [r.accuracy] : [];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gradcam audit</title>
 <style>
@@ -110,9 +87,9 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 3
 nav a { margin-right: 10px; }
 </style></head><body>
 <h1>Where the model looks</h1>
-<p>Model <code>${esc(opts.model)}</code> · method ${esc(method)} · layer <code>${esc(layer)}</code> · ${items.length} image(s)${labelled.length ? ` · accuracy ${labelled.filter((i) => i.trueClass === i.predicted.classIndex).length}/${labelled.length} (labels from folder names)` : ''}.
+<p>Model <code>${esc(opts.model)}</code> · method ${esc(r.title)} · layer <code>${esc(r.layer)}</code> · ${r.entries.length} image(s)${r.accuracy ? ` · accuracy ${r.accuracy.correct}/${r.accuracy.total} (labels from folder names)` : ''}.
 Within each predicted class, images are sorted by the share of the map on the image border (the outer eighth on each side): maps that lean on the frame, corners or background come first.</p>
-<nav>${classes.map(([cls, l]) => `<a href="#class-${cls}">${esc(model.labels[cls])} (${l.length})</a>`).join('')}</nav>
+<nav>${r.groups.map((g) => `<a href="#class-${g.classIndex}">${esc(g.className)} (${g.entries.length})</a>`).join('')}</nav>
 <h2>Metrics</h2>
 ${table}
 <h2>By predicted class</h2>
@@ -140,40 +117,27 @@ export async function runAudit(inputs: string[], opts: AuditCliOptions): Promise
     if (!files.length) throw new Error(`no images found in ${inputs.join(', ')}`);
     const truths = await folderClasses(inputs, files, model);
     const bar = progress(files.length, `auditing (${method.name})`);
-    const items: Item[] = [];
-    for (let start = 0; start < files.length; start += opts.batch) {
-      const chunk = files.slice(start, start + opts.batch);
-      const good = await readImages(chunk);
-      const truth = good.map((g) => truths[files.indexOf(g.file)]);
-      try {
-        const results = await explain(model, good.map((g) => g.image), {
-          method, layer, targets: truth.map((t) => (t === undefined ? [] : [t])), top: 1, batchSize: opts.batch,
-          onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
-        });
-        results.forEach((r, i) => {
-          const predicted = r.targets.find((t) => t.classIndex === r.predictions[0].classIndex)!;
-          items.push({ ...good[i], trueClass: truth[i], predicted, truth: r.targets.find((t) => t.classIndex === truth[i]), border: borderShare(predicted.heatmap) });
-        });
-      } catch (e) {
-        good.forEach((g) => reportError(e, g.file));
-      }
-      bar.tick(chunk.length);
-    }
+    const good = await readImages(files, () => bar.tick());
+    const items = good.map((g) => ({ name: path.basename(g.file), image: g.image, trueClass: truths[g.index], file: g.file }));
+    let ticked = 0;
+    const result = await audit(model, items, {
+      method, layer, batchSize: opts.batch, metrics, deletion: { steps: opts.steps },
+      onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
+      onError: (e, it) => reportError(e, (it as typeof items[number]).file),
+      onProgress: (done) => { bar.tick(done - ticked); ticked = done; },
+    });
     bar.stop();
-    if (!items.length) return 0;
+    if (!result.entries.length) return 0;
     let table = '<p>No metrics computed (<code>--metrics none</code>).</p>';
-    if (metrics.length) {
-      const result = await evaluate(model, items.map((i) => ({ image: i.image, name: path.basename(i.file) })), {
-        methods: [method.name], layer, batchSize: opts.batch, metrics, deletion: { steps: opts.steps },
-      });
-      const { header, rows } = metricRows(result);
+    if (result.metrics) {
+      const { header, rows } = metricRows(result.metrics);
       const keep = header.map((h, i) => rows.some((r) => r[i] !== '–') || i === 0);
       table = tableHtml(header.filter((_, i) => keep[i]), rows.map((r) => r.filter((_, i) => keep[i])));
     }
     await mkdir(opts.out, { recursive: true });
-    const html = await renderHtml(items, model, opts, table, layer, method.title);
+    const html = await renderHtml(result, items.map((i) => i.image), model, opts, table);
     await writeFile(path.join(opts.out, 'index.html'), html);
-    return items.length;
+    return result.entries.length;
   } finally {
     model.dispose();
   }

@@ -6,21 +6,23 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import sharp from 'sharp';
-import { explain, type Grid } from '../core/explain.js';
-import { combineGuided, guidedBackprop, saliencyImage } from '../core/guided.js';
 import type { RgbImage } from '../core/image.js';
 import { getMethod, methods } from '../methods/index.js';
 import { readImage } from '../node/image.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';
-import { overlay } from '../render/overlay.js';
-import { resolveClass } from '../targets/index.js';
+import { escapeHtml } from '../render/html.js';
+import { compareGrid } from '../report/compare.js';
+import { resolveLayers } from '../core/explain.js';
 import { openModel, positiveInt, withModelOptions, type ModelOptions } from './common.js';
 import { withMapOptions } from './explain.js';
+import { cliTargets } from './targets.js';
 
 export interface CompareCliOptions extends ModelOptions {
   class: string[];
+  target: string[];
+  mask?: string;
   methods: string;
-  layer: string;
+  layer: string[];
   out: string;
   batch: number;
   colormap: ColormapName;
@@ -32,7 +34,6 @@ const TILE_H = 224;
 const TITLE_H = 22;
 const GAP = 4;
 
-const escape = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const png = (img: RgbImage, width: number, height: number) =>
   sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(width, height, { fit: 'fill' }).png().toBuffer();
@@ -43,35 +44,18 @@ const png = (img: RgbImage, width: number, height: number) =>
  */
 export async function runCompare(file: string, opts: CompareCliOptions): Promise<{ file: string; titles: string[][] }> {
   const names = opts.methods === 'all' ? Object.keys(methods) : opts.methods.split(',').map((s) => s.trim()).filter(Boolean);
-  const chosen = names.map(getMethod);
+  names.forEach(getMethod);
   colormapTable(opts.colormap);
   const image = await readImage(file);
   const model = await openModel(opts);
   try {
-    const layer = model.resolveLayer(opts.layer);
-    const targets = opts.class.map((c) => resolveClass(c, model.labels));
-    const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
-    const rows: { title: string; tile: RgbImage }[][] = [];
-    let gradcamMaps: Grid[] = [];
-    const guidedClass: number[] = [];
-    for (const method of chosen) {
-      process.stderr.write(`${method.title}…\n`);
-      const [r] = await explain(model, [image], { method, layer, targets, top: targets.length ? 0 : 1, batchSize: opts.batch, onWarning: warn });
-      r.targets.forEach((t, i) => {
-        guidedClass[i] = t.classIndex;
-        rows[i] ??= [{ title: `${t.className.split(',')[0]} (${t.classIndex}) p=${t.probability.toFixed(3)}`, tile: image }];
-        rows[i].push({ title: method.title, tile: overlay(image, t.heatmap, opts) });
-      });
-      if (method.name === 'gradcam') gradcamMaps = r.targets.map((t) => t.cam);
-    }
-    if (opts.guided && gradcamMaps.length) {
-      process.stderr.write('Guided Grad-CAM…\n');
-      const [guided] = await guidedBackprop(model, [image], { targets: rows.map((_, i) => guidedClass[i]), top: 0, onWarning: warn });
-      for (const [i, g] of guided.entries()) {
-        const col = rows[i].findIndex((c) => c.title === getMethod('gradcam').title) + 1;
-        rows[i].splice(col, 0, { title: 'Guided Grad-CAM', tile: saliencyImage(combineGuided(g, gradcamMaps[i]), g.width, g.height) });
-      }
-    }
+    const targets = await cliTargets(model, [...opts.class, ...opts.target], opts.mask);
+    const grid = await compareGrid(model, image, {
+      methods: names, targets, layer: resolveLayers(model, opts.layer), batchSize: opts.batch, guided: opts.guided,
+      colormap: opts.colormap, alpha: opts.alpha,
+      onWarning: (m) => process.stderr.write(`warning: ${m}\n`), onMethod: (t) => process.stderr.write(`${t}…\n`),
+    });
+    const rows = grid.map((row) => row.map((c) => ({ title: c.title, tile: c.image })));
 
     const tileW = Math.round((TILE_H * image.width) / image.height);
     const cols = Math.max(...rows.map((r) => r.length));
@@ -84,7 +68,7 @@ export async function runCompare(file: string, opts: CompareCliOptions): Promise
     })));
     const labels = rows.flatMap((row, r) => row.map((cell, c) => {
       const { left, top } = pos(r, c);
-      return `<text x="${left + tileW / 2}" y="${top + TITLE_H - 6}" text-anchor="middle"${c === 0 ? ' font-weight="bold"' : ''}>${escape(cell.title)}</text>`;
+      return `<text x="${left + tileW / 2}" y="${top + TITLE_H - 6}" text-anchor="middle"${c === 0 ? ' font-weight="bold"' : ''}>${escapeHtml(cell.title)}</text>`;
     }));
     const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, Liberation Sans, sans-serif" font-size="13" fill="#222">${labels.join('')}</svg>`;
     await mkdir(opts.out, { recursive: true });

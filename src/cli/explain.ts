@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
-import sharp from 'sharp';
-import { explain, type ImageExplanation } from '../core/explain.js';
-import { combineGuided, guidedBackprop, saliencyImage } from '../core/guided.js';
+import { Option, type Command } from 'commander';
+import { guidedBackprop, guidedImage } from '../core/guided.js';
+import type { ImageExplanation, TargetExplanation } from '../core/types.js';
+import { explain } from '../explain.js';
 import { inputRegion } from '../core/image.js';
 import type { RgbImage } from '../core/image.js';
 import { getMethod } from '../methods/index.js';
@@ -12,14 +12,18 @@ import { encodePng } from '../node/image.js';
 import { colormapTable, type ColormapName } from '../render/colormap.js';
 import { toJson } from '../render/json.js';
 import { colorize, overlay } from '../render/overlay.js';
-import { resolveClass } from '../targets/index.js';
+import { TARGET_FORMS } from '../targets/index.js';
+import { resolveLayers } from '../core/explain.js';
+import { cliTargets } from './targets.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, uniqueStems, withModelOptions, type ModelOptions } from './common.js';
 
 export interface ExplainCliOptions extends ModelOptions {
   class: string[];
+  target: string[];
+  mask?: string;
   top?: number;
   method: string;
-  layer: string;
+  layer: string[];
   out: string;
   batch: number;
   colormap: ColormapName;
@@ -29,6 +33,15 @@ export interface ExplainCliOptions extends ModelOptions {
   augSmooth?: boolean;
   eigenSmooth?: boolean;
   guided?: boolean;
+}
+
+/**
+ * The file-name key of a target: its class index for a plain class target, else its description
+ * made file-safe (`contrast-282-243`, `output-0`).
+ */
+export function targetKey(t: TargetExplanation): string {
+  if (t.classIndex >= 0 && t.target.startsWith('class ')) return String(t.classIndex);
+  return t.target.replace(/"[^"]*"/g, '').replace(/[^\w.]+/g, '-').replace(/^-+|-+$/g, '').toLowerCase();
 }
 
 /** Writes `<stem>.json`, `<stem>.<class>.png` (overlay) and `<stem>.<class>.heatmap.png` for one image. */
@@ -41,9 +54,9 @@ export async function writeExplanation(
   await writeFile(path.join(out, `${stem}${suffix}.json`), JSON.stringify(json, null, 1) + '\n');
   for (const t of result.targets) {
     const o = overlay(image, t.heatmap, opts);
-    await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.png`), await encodePng(o.data, o.width, o.height));
+    await writeFile(path.join(out, `${stem}.${targetKey(t)}${suffix}.png`), await encodePng(o.data, o.width, o.height));
     const h = colorize(t.heatmap, opts);
-    await writeFile(path.join(out, `${stem}.${t.classIndex}${suffix}.heatmap.png`), await encodePng(h.data, h.width, h.height));
+    await writeFile(path.join(out, `${stem}.${targetKey(t)}${suffix}.heatmap.png`), await encodePng(h.data, h.width, h.height));
   }
 }
 
@@ -57,16 +70,14 @@ async function writeGuided(
   model: ExplainableModel, items: { stem: string; image: RgbImage }[], results: ImageExplanation[], opts: ExplainCliOptions,
 ): Promise<void> {
   const guided = await guidedBackprop(model, items.map((d) => d.image), {
-    targets: results.map((r) => r.targets.map((t) => t.classIndex)), top: 0, batchSize: opts.batch,
-    counterfactual: opts.counterfactual, onWarning: warn,
+    targets: results.map((r) => r.targets.map((t) => t.explained)), top: 0, batchSize: opts.batch, onWarning: warn,
   });
   for (const [i, d] of items.entries()) {
     const region = inputRegion(d.image.width, d.image.height, model.preprocessing);
     for (const [k, g] of guided[i].entries()) {
-      const img = saliencyImage(combineGuided(g, results[i].targets[k].cam), g.width, g.height);
-      const png = await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } })
-        .resize(region.width, region.height, { fit: 'fill' }).png().toBuffer();
-      await writeFile(path.join(opts.out, `${d.stem}.${g.classIndex}.guided.png`), png);
+      const img = guidedImage(g, results[i].targets[k].cam, region);
+      const png = await encodePng(img.data, img.width, img.height);
+      await writeFile(path.join(opts.out, `${d.stem}.${targetKey(results[i].targets[k])}.guided.png`), png);
     }
   }
 }
@@ -79,8 +90,9 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   const method = getMethod(opts.method);
   colormapTable(opts.colormap);
   const model = await openModel(opts);
-  const layer = model.resolveLayer(opts.layer);
-  const targets = opts.class.map((c) => resolveClass(c, model.labels));
+  const layers = resolveLayers(model, opts.layer);
+  const layer = layers.join('+');
+  const targets = await cliTargets(model, [...opts.class, ...opts.target], opts.mask);
   const files = await expandInputs(inputs);
   if (!files.length) throw new Error(`no images found in ${inputs.join(', ')}`);
   const stems = uniqueStems(files);
@@ -96,7 +108,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
       let results;
       try {
         results = await explain(model, ok.map((d) => d.image), {
-          method, layer, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
+          method, layer: layers, targets, top: opts.top ?? (targets.length ? 0 : 1), batchSize: opts.batch,
           counterfactual: opts.counterfactual, augSmooth: opts.augSmooth, eigenSmooth: opts.eigenSmooth, onWarning: warn,
         });
         if (opts.guided) await writeGuided(model, ok, results, opts);
@@ -109,7 +121,7 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
           await writeExplanation(opts.out, d.stem, d.file, d.image, results[i], model, opts);
           done++;
           summary.push(...results[i].targets.map((t) =>
-            `${d.stem}  ${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
+            `${d.stem}  ${targetKey(t) === String(t.classIndex) ? `${t.className} (${t.classIndex})  p=${t.probability.toFixed(3)}` : `${t.target}  score=${t.score.toFixed(3)}`}  peak ${t.peak ? `(${t.peak.x}, ${t.peak.y})` : 'none (no positive evidence)'}`));
         } catch (e) {
           reportError(e, d.file);
         }
@@ -124,18 +136,22 @@ export async function runExplain(inputs: string[], opts: ExplainCliOptions): Pro
   return done;
 }
 
-/** The options `explain` and `compare` share: `--class`, `--layer`, `--colormap`, `--alpha`. */
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** The options `explain` and `compare` share: `--class`, `--target`, `--mask`, `--layer`, `--colormap`, `--alpha`. */
 export function withMapOptions(cmd: Command): Command {
   return cmd
-    .option('-c, --class <name|index>', 'class to explain (repeatable); default: the top prediction', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('-l, --layer <name>', "layer to explain, or 'auto'", 'auto')
+    .addOption(new Option('-c, --class <name|index>', 'class to explain (repeatable)').argParser(collect).default([], 'the top prediction'))
+    .addOption(new Option('-t, --target <spec>', `what to explain (repeatable): ${TARGET_FORMS.join(', ')}`).argParser(collect).default([], 'the top prediction'))
+    .option('--mask <image>', 'mask for segment:C targets (white = in; default: the pixels the model assigns to C)')
+    .addOption(new Option('-l, --layer <name>', "layer to explain, or 'auto' (repeatable: the maps are averaged)").argParser(collect).default([], 'auto'))
     .option('--colormap <name>', 'jet, viridis, inferno, magma, plasma, hot, rainbow, greys', 'jet')
     .option('--alpha <a>', 'heatmap opacity in the overlay, 0..1', Number, 0.5);
 }
 
 export function register(program: Command): void {
   withModelOptions(withMapOptions(program.command('explain')
-    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and class')
+    .description('explain images (files or folders): JSON + overlay and heatmap PNGs per image and target')
     .argument('<images...>', 'image files or folders'))
     .option('-k, --top <k>', 'explain the top k predicted classes', positiveInt('--top'))
     .option('--method <name>', 'CAM method (see `gradcam methods`)', 'gradcam')

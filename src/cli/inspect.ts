@@ -14,7 +14,9 @@ export function register(program: Command): void {
       const rows = model.layers.filter((l) => opts.all || isSpatial(l));
       const w = Math.max(...rows.map((l) => l.name.length));
       const t = Math.max(...rows.map((l) => l.type.length));
-      process.stdout.write(`${model.kind === 'graph' ? 'GraphModel' : 'LayersModel'} ${model.source}: ${model.labels.length} classes, input ${model.preprocessing.size.join('×')}\n`);
+      process.stdout.write(`${model.name} (${model.format}) ${model.source}: ${model.labels.length} classes, input ${model.preprocessing.size.join('×')}\n`);
+      const dims = (s: (number | null)[]) => `[${s.slice(1).map((d) => d ?? '?').join(',')}]`;
+      process.stdout.write(`outputs: ${model.outputs.map((o, i) => `${i} "${o.name}" ${dims(o.shape)}${i === 0 && model.activation !== 'none' ? ` (${model.activation} stripped)` : ''}`).join(', ')}\n`);
       for (const l of rows) {
         const mark = l.name === model.defaultLayer ? '  ← auto (Grad-CAM default)' : '';
         process.stdout.write(`${l.name.padEnd(w)}  ${l.type.padEnd(t)}  ${shapeText(l)}${mark}\n`);

@@ -25,7 +25,7 @@ inspect(program);
 train(program);
 program.command('methods').description('list the CAM methods').action(() => {
   for (const m of Object.values(methods)) {
-    process.stdout.write(`${m.name.padEnd(16)} ${m.title.padEnd(18)} ${m.needsGradients ? 'gradients' : 'forward passes'}, ${m.classSpecific ? 'class-specific' : 'class-agnostic'}\n`);
+    process.stdout.write(`${m.name.padEnd(16)} ${m.title.padEnd(18)} ${{ gradients: 'gradients', activations: 'activations only', scores: 'forward passes' }[m.needs]}, ${m.classSpecific ? 'class-specific' : 'class-agnostic'}\n`);
   }
   process.stdout.write(`${'--guided'.padEnd(16)} ${'Guided Grad-CAM'.padEnd(18)} input gradients × the map: an image, <stem>.<class>.guided.png\n`);
 });

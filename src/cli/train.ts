@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { DEFAULT_MODEL_URL } from '../model/load.js';
 import { GradcamError } from '../model/types.js';
 import { initBackend, type NodeBackend } from '../node/backend.js';
-import { formatReport } from '../train/report.js';
-import { trainClassifier, type EpochStats } from '../train/train.js';
+import { formatReport } from '../node/train/report.js';
+import { trainClassifier, type EpochStats } from '../node/train/train.js';
 import { positiveInt, progress } from './common.js';
 
 interface TrainCliOptions {

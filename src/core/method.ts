@@ -1,40 +1,10 @@
-import * as tf from '@tensorflow/tfjs';
-import type { ExplainableModel } from '../model/types.js';
-
 /**
- * What a CAM method sees: for M (image, class) pairs, the explained layer's activations and (for
- * gradient methods) the gradient of each pair's score with respect to them. All tensors are owned by
- * the core, which runs the method inside one `tf.tidy`.
+ * The three kinds of CAM method, by what they need from the core: gradients (Grad-CAM and kin),
+ * activations only (Eigen-CAM), or scores of perturbed inputs/activations (Score-CAM, Ablation-CAM).
+ * A method sees nothing of classes, signs or the model: the core turns targets into gradients and
+ * score functions. The registry of named methods is in `methods/`.
  */
-export interface CamContext {
-  /** Activations `A`, `[M, h, w, C]`: row m is the activation of image `rows[m]`. */
-  activations: tf.Tensor4D;
-  /** `∂score_m / ∂A`, `[M, h, w, C]`; present when the method declares `needsGradients`. */
-  gradients?: tf.Tensor4D;
-  /** Class explained by row m. */
-  classes: number[];
-  /** Input image of row m (index into the batch). */
-  rows: number[];
-  /** The preprocessed input batch `[N, H, W, 3]` (index it with `rows`). */
-  input: tf.Tensor4D;
-  /** +1, or −1 for counterfactual explanations (score = −logit). */
-  sign: number;
-  /**
-   * Scores `[M']` of classes `classesOf` for activations `a` `[M', h, w, C]` of images `rowsOf`
-   * (omitted: row i is image i). Differentiable.
-   */
-  headScores(a: tf.Tensor4D, rowsOf: number[] | undefined, classesOf: number[]): tf.Tensor1D;
-  /** Scores `[M']` of the explained classes for preprocessed inputs `[M', H, W, 3]`. */
-  inputScores(x: tf.Tensor4D, classesOf: number[]): tf.Tensor1D;
-  /**
-   * All logits `[M', classes]` (unsigned) for activations `a` of images `rowsOf`: for methods that score
-   * several classes of one image from the same perturbed activations (Ablation-CAM).
-   */
-  headLogits?(a: tf.Tensor4D, rowsOf: number[] | undefined): tf.Tensor2D;
-  /** Batch size for methods that run many forward passes (Score-CAM, Ablation-CAM). */
-  batchSize: number;
-  model: ExplainableModel;
-}
+import * as tf from '@tensorflow/tfjs';
 
 /** A method's output: the map before ReLU, `[M, h, w]`, and the channel weights if it has them. */
 // A type alias (not an interface) so that it is a tf.TensorContainer and can be returned from tf.tidy.
@@ -48,18 +18,60 @@ export type CamOutput = {
   terms?: tf.Tensor4D;
 };
 
-/** One CAM method: it computes a raw map from the context; the core does the rest (ReLU, normalising, upsampling). */
-export interface CamMethod {
+/** What every method says about itself. */
+export interface MethodInfo {
   /** CLI/API name, e.g. `gradcam`. */
   readonly name: string;
   /** Display name, e.g. `Grad-CAM`. */
   readonly title: string;
-  /** Whether the core must compute `gradients`. */
-  readonly needsGradients: boolean;
-  /** False for class-agnostic methods (Eigen-CAM). */
+  /** False for class-agnostic methods (Eigen-CAM): every target of an image gets the same map. */
   readonly classSpecific: boolean;
-  cam(ctx: CamContext): CamOutput;
 }
+
+/**
+ * A method computed from activations `a` `[M, h, w, C]` and the gradients `g` of each row's target
+ * score with respect to them (same shape). Runs inside the core's `tf.tidy`.
+ */
+export interface GradientMethod extends MethodInfo {
+  readonly needs: 'gradients';
+  /** The map of each row from its activations and gradients. */
+  cam(a: tf.Tensor4D, g: tf.Tensor4D): CamOutput;
+}
+
+/** A method computed from the activations `[M, h, w, C]` alone. Runs inside the core's `tf.tidy`. */
+export interface ActivationMethod extends MethodInfo {
+  readonly needs: 'activations';
+  /** The map of each row from its activations. */
+  cam(a: tf.Tensor4D): CamOutput;
+}
+
+/**
+ * What a perturbation method sees: M rows ("pairs": one image and one target each) and score
+ * functions for perturbed versions of them. Tensors passed in stay the caller's; those given out
+ * (`activations`, `input(m)`) are the core's and freed after `cam` resolves.
+ */
+export interface PerturbationContext {
+  /** `[M, h, w, C]`, row m = pair m. */
+  activations: tf.Tensor4D;
+  /** `[1, H, W, ch]` preprocessed input of pair m. */
+  input(m: number): tf.Tensor4D;
+  /** Pair m's target score for each of the inputs `xs` `[B, H, W, ch]` (forward passes only). */
+  scoreInputs(m: number, xs: tf.Tensor4D): Promise<Float32Array>;
+  /** Pair m's target score for each of the activations `a` `[B, h, w, C]`, through the rest of the network. */
+  scoreActivations(m: number, a: tf.Tensor4D): Promise<Float32Array>;
+  /** How many perturbed inputs to score per call. */
+  batchSize: number;
+}
+
+/** A method that scores perturbed inputs or activations (no gradients). Manages its own tensors. */
+export interface PerturbationMethod extends MethodInfo {
+  readonly needs: 'scores';
+  /** The map of each (image, target) pair from the scores of its perturbed inputs or activations. */
+  cam(ctx: PerturbationContext): Promise<CamOutput>;
+}
+
+/** Any CAM method. */
+export type CamMethod = GradientMethod | ActivationMethod | PerturbationMethod;
 
 /** `Σ_k w_k · A_k` for weights `[M, C]`: the map of every channel-weight method. */
 export function weightedSum(activations: tf.Tensor4D, weights: tf.Tensor2D): CamOutput {

@@ -1,17 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
-import { weightedSum, type CamMethod } from '../core/method.js';
+import { weightedSum, type GradientMethod } from '../core/method.js';
 
 /**
  * Grad-CAM++ (Chattopadhay et al., WACV 2018, arXiv 1710.11063), closed form for an exponential
  * score: `α_ij = g² / (2g² + Σ_ab A_ab · g³ + 1e-6)` (0 where g = 0), `w_k = Σ_ij α_ij · ReLU(g_ij)`.
  */
-export const gradcamPlusPlus: CamMethod = {
+export const gradcamPlusPlus: GradientMethod = {
   name: 'gradcam++',
   title: 'Grad-CAM++',
-  needsGradients: true,
+  needs: 'gradients',
   classSpecific: true,
-  cam: ({ activations, gradients }) => tf.tidy(() => {
-    const g = gradients!;
+  cam: (activations, gradients) => tf.tidy(() => {
+    const g = gradients;
     const g2 = g.square();
     const sumA = activations.sum([1, 2], true);
     const alpha = g2.div(g2.mul(2).add(sumA.mul(g2.mul(g))).add(1e-6));

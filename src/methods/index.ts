@@ -1,6 +1,7 @@
 /**
- * The CAM methods, one file each. A method only says how channels are weighted (or how weights
- * and activations combine); the core in `core/explain.ts` does everything else.
+ * The registry of CAM methods, one file each. A method only says how channels are weighted (or how
+ * weights and activations combine); the core in `core/explain.ts` does everything else. The core
+ * never imports this file: names are resolved here (`getMethod`) and in `src/explain.ts`.
  */
 import type { CamMethod } from '../core/method.js';
 import { GradcamError } from '../model/types.js';

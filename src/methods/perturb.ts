@@ -1,29 +1,34 @@
 /**
- * The loop shared by the perturbation methods (Score-CAM, Ablation-CAM): for each image, C perturbed
- * copies (one per channel) run through the network in batches of `ctx.batchSize`, and every class
- * explained for that image is scored from the same logits.
+ * The loop shared by the perturbation methods (Score-CAM, Ablation-CAM): for each pair, C perturbed
+ * copies (one per channel) are scored in batches of `ctx.batchSize`. (The core scores every target of
+ * one image from the same forward batch, so several targets per image cost one set of passes.)
  */
-import * as tf from '@tensorflow/tfjs';
-import type { CamContext } from '../core/method.js';
+import type * as tf from '@tensorflow/tfjs';
+import type { PerturbationContext } from '../core/method.js';
 
 /**
- * Scores `[M, C]`: entry (m, k) is `sign · logit[classes[m]]` of the k-th perturbed copy of row m's image.
- * `perturbed(m, k0, n)` returns logits `[n, classes]` for channels `k0 … k0+n−1` of the image of row m.
+ * Scores `[M, C]`: entry (m, k) is pair m's target score on its k-th perturbed copy.
+ * `perturbed(m, k0, n)` builds the perturbed copies for channels `k0 … k0+n−1` of pair m (the loop
+ * disposes them) and `score` scores them for pair m.
  */
-export function perturbationScores(ctx: CamContext, perturbed: (m: number, k0: number, n: number) => tf.Tensor2D): Float32Array {
+export async function perturbationScores(
+  ctx: PerturbationContext,
+  perturbed: (m: number, k0: number, n: number) => tf.Tensor4D,
+  score: (m: number, x: tf.Tensor4D) => Promise<Float32Array>,
+): Promise<Float32Array> {
   const [m, , , c] = ctx.activations.shape;
   const scores = new Float32Array(m * c);
   const batch = Math.max(1, ctx.batchSize);
-  const byImage = new Map<number, number[]>();
-  ctx.rows.forEach((row, i) => byImage.set(row, [...(byImage.get(row) ?? []), i]));
-  for (const pairs of byImage.values()) {
-    const cols = tf.tensor1d(pairs.map((i) => ctx.classes[i]), 'int32');
+  for (let pair = 0; pair < m; pair++) {
     for (let k0 = 0; k0 < c; k0 += batch) {
       const n = Math.min(batch, c - k0);
-      const s = tf.tidy(() => tf.gather(perturbed(pairs[0], k0, n), cols, 1).mul(ctx.sign).dataSync());
-      pairs.forEach((pair, j) => { for (let k = 0; k < n; k++) scores[pair * c + k0 + k] = s[k * pairs.length + j]; });
+      const x = perturbed(pair, k0, n);
+      try {
+        scores.set(await score(pair, x), pair * c + k0);
+      } finally {
+        x.dispose();
+      }
     }
-    cols.dispose();
   }
   return scores;
 }

@@ -5,15 +5,15 @@
  * Gaussian centred on the image, σ = a quarter of the layer's size).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { CamMethod } from '../core/method.js';
+import type { ActivationMethod } from '../core/method.js';
 import { seededRandom } from './common.js';
 
 /** A map of uniform noise at the layer's resolution, new for every map, reproducible from `seed`. */
-export function randomBaseline(seed = 0): CamMethod {
+export function randomBaseline(seed = 0): ActivationMethod {
   const rand = seededRandom(seed);
   return {
-    name: 'random', title: 'random map', needsGradients: false, classSpecific: false,
-    cam: ({ activations }) => {
+    name: 'random', title: 'random map', needs: 'activations', classSpecific: false,
+    cam: (activations) => {
       const [m, h, w] = activations.shape;
       return { cam: tf.tensor3d(Float32Array.from({ length: m * h * w }, rand), [m, h, w]) };
     },
@@ -21,9 +21,9 @@ export function randomBaseline(seed = 0): CamMethod {
 }
 
 /** The centre prior: a Gaussian centred on the layer's grid, σ = max(h, w) / 4 cells. */
-export const centreBaseline: CamMethod = {
-  name: 'centre', title: 'centre Gaussian', needsGradients: false, classSpecific: false,
-  cam: ({ activations }) => {
+export const centreBaseline: ActivationMethod = {
+  name: 'centre', title: 'centre Gaussian', needs: 'activations', classSpecific: false,
+  cam: (activations) => {
     const [m, h, w] = activations.shape;
     const s = Math.max(h, w) / 4;
     const g = Float32Array.from({ length: h * w }, (_, i) =>

@@ -3,7 +3,9 @@
  * network's input resolution), batched class probabilities, perturbation baselines and pixel order.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Grid } from '../core/explain.js';
+import { upsampleMap } from '../core/maps.js';
+import { classLogits, probabilities } from '../core/outputs.js';
+import type { Grid } from '../core/types.js';
 import type { ExplainableModel } from '../model/types.js';
 
 /**
@@ -18,20 +20,24 @@ export interface MetricCase {
   map: Float32Array;
 }
 
-/** Softmax probability of `classes[i]` for each of `count` inputs built by `make(i)` (`[H, W, 3]`), `batchSize` per forward pass. */
-export function classProbabilities(
+/**
+ * Probability of class `classes[i]` (softmax of output 0's class logits; sigmoid for sigmoid models)
+ * for each of `count` inputs built by `make(i)` (`[H, W, 3]`), `batchSize` per forward pass.
+ */
+export async function classProbabilities(
   model: ExplainableModel, count: number, make: (i: number) => tf.Tensor3D, classes: (i: number) => number, batchSize = 16,
-): Float32Array {
+): Promise<Float32Array> {
   const out = new Float32Array(count);
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
-    const p = tf.tidy(() => {
-      const x = tf.stack(Array.from({ length: n }, (_, j) => make(start + j))) as tf.Tensor4D;
-      const probs = tf.softmax(model.logits(x));
-      const idx = tf.tensor1d(Array.from({ length: n }, (_, j) => j * probs.shape[1] + classes(start + j)), 'int32');
-      return tf.gather(probs.reshape([-1]), idx).dataSync() as Float32Array;
-    });
-    out.set(p, start);
+    const x = tf.tidy(() => tf.stack(Array.from({ length: n }, (_, j) => make(start + j))) as tf.Tensor4D);
+    const outs = await model.run(x).finally(() => x.dispose());
+    const logits = tf.tidy(() => classLogits(model, outs[0]));
+    tf.dispose(outs);
+    const k = logits.shape[1];
+    const data = (await logits.data()) as Float32Array;
+    logits.dispose();
+    for (let j = 0; j < n; j++) out[start + j] = probabilities(model, data.subarray(j * k, (j + 1) * k))[classes(start + j)];
   }
   return out;
 }
@@ -70,11 +76,7 @@ export function baselineImage(x: tf.Tensor3D, kind: PerturbBaseline, blurSigma =
  * centres and renormalised to [0, 1], as `explain` makes its heatmaps.
  */
 export function inputMap(cam: Grid, size: [number, number]): Float32Array {
-  return tf.tidy(() => {
-    const up = tf.image.resizeBilinear(tf.tensor3d(cam.data, [cam.height, cam.width, 1]), size, false, true);
-    const c = up.sub(up.min());
-    return c.div(c.max().add(1e-7)).dataSync() as Float32Array;
-  });
+  return upsampleMap(cam, size);
 }
 
 /** Pixel indices from most to least relevant (ties in index order, so the order is deterministic). */

@@ -19,10 +19,10 @@ export interface ConfidenceScore {
 }
 
 /** Class probabilities before and after masking by the map, for every case (batched). */
-export function confidenceChange(model: ExplainableModel, cases: MetricCase[], batchSize = 16): ConfidenceScore[] {
+export async function confidenceChange(model: ExplainableModel, cases: MetricCase[], batchSize = 16): Promise<ConfidenceScore[]> {
   const cls = (i: number) => cases[i % cases.length].classIndex;
   // First half: the images; second half: the masked images.
-  const p = classProbabilities(model, 2 * cases.length, (i) => {
+  const p = await classProbabilities(model, 2 * cases.length, (i) => {
     const c = cases[i % cases.length];
     const x = inputTensor(c);
     return i < cases.length ? x : x.mul(tf.tensor3d(c.map, [c.size[0], c.size[1], 1]));

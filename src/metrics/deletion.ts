@@ -31,9 +31,10 @@ export interface DeletionScore {
 }
 
 /** Deletion and insertion curves for every case. */
-export function deletionInsertion(model: ExplainableModel, cases: MetricCase[], opts: DeletionOptions = {}): DeletionScore[] {
+export async function deletionInsertion(model: ExplainableModel, cases: MetricCase[], opts: DeletionOptions = {}): Promise<DeletionScore[]> {
   const steps = Math.max(1, opts.steps ?? 50);
-  return cases.map((c) => {
+  const out: DeletionScore[] = [];
+  for (const c of cases) {
     const [H, W] = c.size;
     const order = relevanceOrder(c.map);
     const rank = new Int32Array(order.length);
@@ -46,7 +47,7 @@ export function deletionInsertion(model: ExplainableModel, cases: MetricCase[], 
     });
     try {
       // Points 0..steps: deletion; steps+1..2·steps+1: insertion. Pixel p is "taken" at step k when rank[p] < counts[k].
-      const p = classProbabilities(model, 2 * (steps + 1), (i) => {
+      const p = await classProbabilities(model, 2 * (steps + 1), (i) => {
         const k = i % (steps + 1);
         const taken = tf.less(rankT, counts[k]).toFloat();
         const [from, to] = i <= steps ? [x, del] : [ins, x];
@@ -54,9 +55,10 @@ export function deletionInsertion(model: ExplainableModel, cases: MetricCase[], 
       }, () => c.classIndex, opts.batchSize);
       const deletion = Array.from(p.subarray(0, steps + 1));
       const insertion = Array.from(p.subarray(steps + 1));
-      return { deletion, insertion, deletionAuc: auc(deletion), insertionAuc: auc(insertion) };
+      out.push({ deletion, insertion, deletionAuc: auc(deletion), insertionAuc: auc(insertion) });
     } finally {
       tf.dispose([x, rankT, del, ins]);
     }
-  });
+  }
+  return out;
 }

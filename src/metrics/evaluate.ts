@@ -3,13 +3,13 @@
  * Which class is evaluated per image: `targets` if given; else each class its boxes name (an exact
  * label, a class index, or a group, explained as the group's top-scoring member); else the top-1 class.
  */
-import * as tf from '@tensorflow/tfjs';
-import { explain } from '../core/explain.js';
+import { batchLogits, explainWith } from '../core/explain.js';
 import { preprocess, type ImageInput } from '../core/image.js';
 import type { CamMethod } from '../core/method.js';
-import { getMethod } from '../methods/index.js';
+import { resolveMethod } from '../explain.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
-import { resolveClass, topK, type TargetSpec } from '../targets/index.js';
+import { resolveClass, topK } from '../targets/index.js';
+import type { ImageExplanation } from '../core/types.js';
 import { centreBaseline, randomBaseline } from './baselines.js';
 import { inputMap, mean, type MetricCase } from './common.js';
 import { averageDrop, confidenceChange, increaseInConfidence } from './confidence.js';
@@ -34,8 +34,8 @@ export interface EvalImage {
 export interface EvaluateOptions {
   /** Methods (names or custom methods); default `['gradcam']`. */
   methods?: (string | CamMethod)[];
-  /** Classes to evaluate for every image (default: the boxes' classes, else the top-1 class). */
-  targets?: TargetSpec[];
+  /** Classes to evaluate for every image (indices or names; default: the boxes' classes, else the top-1 class). */
+  targets?: (number | string)[];
   /** Named groups of class indices that box keys may use, e.g. `{ dog: [151, …, 268] }`. */
   groups?: Record<string, number[]>;
   /** Also evaluate the random and centre-Gaussian baselines (default true). */
@@ -51,6 +51,11 @@ export interface EvaluateOptions {
   tolerance?: number;
   /** Seed of the random baseline (default 0). */
   seed?: number;
+  /**
+   * Explanations already computed with `methods[0]` (one per image; each target is a case): used as
+   * they are instead of explaining again (how `audit` scores the maps it shows).
+   */
+  explained?: ImageExplanation[];
   /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
   onWarning?: (message: string) => void;
   /** Called after each method with the number of methods done. */
@@ -152,23 +157,25 @@ export async function evaluate(model: ExplainableModel, images: EvalImage[], opt
   const metrics = new Set(opts.metrics ?? METRICS);
   const layer = model.resolveLayer(opts.layer);
   const list = [
-    ...(opts.methods ?? ['gradcam']).map((m) => ({ method: typeof m === 'string' ? getMethod(m) : m, baseline: false })),
+    ...(opts.methods ?? ['gradcam']).map((m) => ({ method: resolveMethod(m), baseline: false })),
     ...(opts.baselines === false ? [] : [randomBaseline(opts.seed ?? 0), centreBaseline].map((method) => ({ method, baseline: true }))),
   ];
   const size = model.preprocessing.size;
-  const prepared = images.map((img) => {
-    const [input, logits] = tf.tidy(() => {
-      const x = preprocess(img.image, model.preprocessing);
-      return [x.dataSync() as Float32Array, model.logits(x).dataSync() as Float32Array];
-    });
-    return { input, targets: classesFor(model, img, logits, opts) };
-  });
+  const prepared: { input: Float32Array; targets: { cls: number; boxes?: Box[] }[] }[] = [];
+  for (const [i, img] of images.entries()) {
+    const x = preprocess(img.image, model.preprocessing);
+    const input = (await x.data()) as Float32Array;
+    x.dispose();
+    const given = opts.explained?.[i];
+    const logits = given ? undefined : (await batchLogits(model, [img.image])).logits;
+    prepared.push({ input, targets: given ? given.targets.map((t) => ({ cls: t.classIndex })) : classesFor(model, img, logits!, opts) });
+  }
   const batch = opts.batchSize ?? 8;
   const forward = Math.max(batch, 16);
   const methods: MethodResult[] = [];
   for (const [done, { method, baseline }] of list.entries()) {
-    const explained = await explain(model, images.map((i) => i.image), {
-      method, layer, targets: prepared.map((p) => p.targets.map((t) => t.cls)), top: 0, batchSize: batch, onWarning: opts.onWarning,
+    const explained = done === 0 && opts.explained ? opts.explained : await explainWith(model, images.map((i) => i.image), method, {
+      layer, targets: prepared.map((p) => p.targets.map((t) => t.cls)), top: 0, batchSize: batch, onWarning: opts.onWarning,
     });
     const cases: CaseResult[] = [];
     const metricCases: MetricCase[] = [];
@@ -182,12 +189,12 @@ export async function evaluate(model: ExplainableModel, images: EvalImage[], opt
     }));
     const out: MethodResult = { method: method.name, title: method.title, baseline, cases };
     if (metrics.has('confidence')) {
-      const conf = confidenceChange(model, metricCases, forward);
+      const conf = await confidenceChange(model, metricCases, forward);
       conf.forEach((c, i) => { cases[i].maskedProbability = c.maskedProbability; });
       Object.assign(out, { averageDrop: averageDrop(conf), increaseInConfidence: increaseInConfidence(conf) });
     }
     if (metrics.has('deletion')) {
-      const del = deletionInsertion(model, metricCases, { batchSize: forward, ...opts.deletion });
+      const del = await deletionInsertion(model, metricCases, { batchSize: forward, ...opts.deletion });
       del.forEach((d, i) => Object.assign(cases[i], d));
       Object.assign(out, {
         deletionAuc: mean(del.map((d) => d.deletionAuc)), insertionAuc: mean(del.map((d) => d.insertionAuc)),
@@ -195,7 +202,7 @@ export async function evaluate(model: ExplainableModel, images: EvalImage[], opt
       });
     }
     if (metrics.has('road')) {
-      const rd = road(model, metricCases, { batchSize: forward, seed: opts.seed, ...opts.road });
+      const rd = await road(model, metricCases, { batchSize: forward, seed: opts.seed, ...opts.road });
       rd.forEach((d, i) => Object.assign(cases[i], { roadMorf: d.morf, roadLerf: d.lerf, road: d.road }));
       Object.assign(out, { road: mean(rd.map((d) => d.road)), roadMorf: meanCurve(rd.map((d) => d.morf)), roadLerf: meanCurve(rd.map((d) => d.lerf)) });
     }

@@ -1,4 +1,9 @@
-/** Faithfulness and localisation metrics for explanations, one file per metric family. */
+/**
+ * `gradcam/metrics`: faithfulness and localisation metrics for explanations, one file per metric family,
+ * and their building blocks (perturbation baselines, imputation, curves, reports). The main entry
+ * exports only `evaluate`.
+ * @module gradcam/metrics
+ */
 export * from './common.js';
 export * from './confidence.js';
 export * from './deletion.js';

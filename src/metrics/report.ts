@@ -1,4 +1,5 @@
 /** The evaluation as text: a Markdown table, a JSON summary and an SVG plot of the mean curves. */
+import { escapeHtml } from '../render/html.js';
 import type { EvalResult, MethodResult } from './evaluate.js';
 
 const f = (v: number | undefined, digits = 3) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
@@ -46,7 +47,6 @@ export function evalJson(result: EvalResult, extra: Record<string, unknown> = {}
 }
 
 const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#393b79', '#637939', '#843c39'];
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** The mean deletion and insertion curves of every method (baselines dashed, grey) as a standalone SVG. */
 export function curvesSvg(result: EvalResult): string {
@@ -77,7 +77,7 @@ export function curvesSvg(result: EvalResult): string {
     const y = T + 4 + i * 16;
     const auc = `del ${f(m.deletionAuc)} / ins ${f(m.insertionAuc)}`;
     return `<line x1="${2 * W + 4}" x2="${2 * W + 24}" y1="${y}" y2="${y}" stroke="${colour(m, i)}" stroke-width="2"${m.baseline ? ' stroke-dasharray="5,3"' : ''}/>` +
-      `<text x="${2 * W + 28}" y="${y + 4}">${esc(m.title)}: ${auc}</text>`;
+      `<text x="${2 * W + 28}" y="${y + 4}">${escapeHtml(m.title)}: ${auc}</text>`;
   });
   const height = Math.max(H, T + 16 * methods.length + 10);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W + legendW}" height="${height}" font-family="sans-serif" font-size="11">\n` +

@@ -145,11 +145,12 @@ export function imputeNoisyLinear(
 }
 
 /** ROAD MoRF/LeRF curves for every case; imputations of all cases and percentages are scored in batches. */
-export function road(model: ExplainableModel, cases: MetricCase[], opts: RoadOptions = {}): RoadScore[] {
+export async function road(model: ExplainableModel, cases: MetricCase[], opts: RoadOptions = {}): Promise<RoadScore[]> {
   const percentages = opts.percentages ?? ROAD_PERCENTAGES;
   const rand = seededRandom(opts.seed ?? 0);
   const P = percentages.length;
-  return cases.map((c) => {
+  const out: RoadScore[] = [];
+  for (const c of cases) {
     const [H, W] = c.size;
     const order = relevanceOrder(c.map);
     // Items 0..P-1: MoRF at each percentage; P..2P-1: LeRF.
@@ -160,8 +161,9 @@ export function road(model: ExplainableModel, cases: MetricCase[], opts: RoadOpt
       for (const px of picked) removed[px] = 1;
       return imputeNoisyLinear(c.input, removed, H, W, { noise: opts.noise, rand, iterations: opts.iterations });
     });
-    const p = classProbabilities(model, 2 * P, (i) => tf.tensor3d(images[i], [H, W, 3]), () => c.classIndex, opts.batchSize);
+    const p = await classProbabilities(model, 2 * P, (i) => tf.tensor3d(images[i], [H, W, 3]), () => c.classIndex, opts.batchSize);
     const morf = Array.from(p.subarray(0, P)), lerf = Array.from(p.subarray(P));
-    return { percentages, morf, lerf, road: (mean(lerf) - mean(morf)) / 2 };
-  });
+    out.push({ percentages, morf, lerf, road: (mean(lerf) - mean(morf)) / 2 });
+  }
+  return out;
 }

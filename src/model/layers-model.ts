@@ -1,54 +1,94 @@
 import * as tf from '@tensorflow/tfjs';
 import { compileProgram, downstreamOf, lastUses, runSteps, stepsFor, type Program, type Step } from './program.js';
 import { autoLayer, resolveLayerName } from './layers.js';
-import type { ExplainableModel, LayerInfo, Preprocessing, SplitRun } from './types.js';
+import { classCount, labelsFor } from './labels.js';
+import { nameFromSource, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type SplitRun } from './types.js';
 
-const isSoftmaxLayer = (s: Step) => {
-  const cfg = s.layer.getConfig() as Record<string, unknown>;
-  return s.layer.getClassName() === 'Softmax' || (s.layer.getClassName() === 'Activation' && cfg.activation === 'softmax');
-};
+type Config = Record<string, unknown>;
+const FINAL = /^(softmax|sigmoid)$/;
+
+/** The activation of an `Activation`/`Softmax` layer, if it is a final activation we strip. */
+function activationLayer(s: Step): FinalActivation | undefined {
+  const cfg = s.layer.getConfig() as Config;
+  if (s.layer.getClassName() === 'Softmax') return 'softmax';
+  if (s.layer.getClassName() === 'Activation' && FINAL.test(String(cfg.activation))) return cfg.activation as FinalActivation;
+  return undefined;
+}
 
 /**
- * Where the logits are: the input of a final softmax layer (looking back over reshapes after it),
- * or the output of a final layer whose own activation is softmax, which is then dropped.
+ * Where output 0's pre-activation values are: the input of a final softmax/sigmoid layer (looking
+ * back over reshapes after it), or the output of a final layer whose own activation is softmax or
+ * sigmoid, which is then dropped.
  */
-function findLogits(p: Program): { key: string; strip?: Step } {
+function findLogits(p: Program): { key: string; strip?: Step; activation: FinalActivation } {
   const producer = (key: string) => p.steps.find((s) => s.outputs.includes(key));
   const out = p.outputs[0];
   for (let s = producer(out); s; s = producer(s.inputs[0])) {
-    if (isSoftmaxLayer(s)) return { key: s.inputs[0] };
+    const act = activationLayer(s);
+    if (act) return { key: s.inputs[0], activation: act };
     if (!/^(Reshape|Flatten)$/.test(s.layer.getClassName())) break;
   }
   const last = producer(out);
-  if (last && (last.layer.getConfig() as Record<string, unknown>).activation === 'softmax') return { key: out, strip: last };
-  return { key: out };
+  const act = (last?.layer.getConfig() as Config | undefined)?.activation;
+  if (last && FINAL.test(String(act))) return { key: out, strip: last, activation: act as FinalActivation };
+  return { key: out, activation: 'none' };
 }
 
-/** A TF.js LayersModel (functional, sequential or nested) as an {@link ExplainableModel}. */
+/** Options of {@link LayersExplainableModel}. */
+export interface LayersModelOptions {
+  /** Where it was loaded from. */
+  source: string;
+  /** Display name (default: from `source`). */
+  name?: string;
+  /** Labels of output 0 (default: see `labelsFor`). */
+  labels?: string[];
+  preprocessing: Preprocessing;
+  /** `keras` for models built from Keras files. */
+  format?: 'layers' | 'keras';
+}
+
+/** A TF.js LayersModel (functional, sequential or nested, one or several outputs) as an {@link ExplainableModel}. */
 export class LayersExplainableModel implements ExplainableModel {
-  readonly kind = 'layers' as const;
+  readonly format: 'layers' | 'keras';
+  readonly name: string;
+  readonly source: string;
+  readonly labels: string[];
+  readonly outputs: OutputInfo[];
+  readonly activation: FinalActivation;
+  readonly preprocessing: Preprocessing;
   readonly layers: LayerInfo[];
   readonly defaultLayer: string;
   private readonly program: Program;
-  private readonly logitsKey: string;
+  /** Keys of the outputs (output 0: its pre-activation values). */
+  private readonly outKeys: string[];
   private readonly strip?: Step;
-  private readonly logitSteps: Step[];
-  private readonly logitRelease: Map<string, number>;
-  private readonly plans = new Map<string, { key: string; body: string[]; head: Step[] }>();
+  private readonly steps: Step[];
+  private readonly release: Map<string, number>;
+  private readonly plans = new Map<string, { key: string; body: Step[]; bodyRelease: Map<string, number>; captured: string[]; head: Step[] }>();
 
-  constructor(
-    readonly model: tf.LayersModel,
-    readonly source: string,
-    readonly labels: string[],
-    readonly preprocessing: Preprocessing,
-  ) {
+  /** `new LayersExplainableModel(model, { source, labels, preprocessing })` (or the older positional form). */
+  constructor(model: tf.LayersModel, opts: LayersModelOptions);
+  constructor(model: tf.LayersModel, source: string, labels: string[] | undefined, preprocessing: Preprocessing);
+  constructor(readonly model: tf.LayersModel, optsOrSource: LayersModelOptions | string, labels?: string[], preprocessing?: Preprocessing) {
+    const opts = typeof optsOrSource === 'string' ? { source: optsOrSource, labels, preprocessing: preprocessing! } : optsOrSource;
+    this.format = opts.format ?? 'layers';
+    this.source = opts.source;
+    this.name = opts.name ?? nameFromSource(opts.source);
+    this.preprocessing = opts.preprocessing;
     this.program = compileProgram(model);
-    const { key, strip } = findLogits(this.program);
-    this.logitsKey = key;
+    const { key, strip, activation } = findLogits(this.program);
+    this.activation = activation;
     this.strip = strip;
-    this.logitSteps = stepsFor(this.program, [key], new Set(this.program.inputs));
-    this.logitRelease = lastUses(this.logitSteps, [key]);
-    this.layers = this.logitSteps
+    this.outKeys = [key, ...this.program.outputs.slice(1)];
+    this.steps = stepsFor(this.program, this.outKeys, new Set(this.program.inputs));
+    this.release = lastUses(this.steps, this.outKeys);
+    const shapeOf = (k: string, fallback: (number | null)[]) => this.program.steps.find((s) => s.outputs[0] === k)?.shape ?? fallback;
+    this.outputs = this.outKeys.map((k, i) => ({
+      name: model.outputNames?.[i] ?? `output_${i}`,
+      shape: shapeOf(k, model.outputs[i].shape as (number | null)[]),
+    }));
+    this.labels = labelsFor(classCount(this.outputs[0].shape), opts.labels, activation);
+    this.layers = this.steps
       .filter((s) => s.shape.length === 4)
       .map((s) => ({ name: s.name, type: s.layer.getClassName(), shape: s.shape }));
     this.defaultLayer = autoLayer(this.layers);
@@ -58,44 +98,55 @@ export class LayersExplainableModel implements ExplainableModel {
     return resolveLayerName(this, name);
   }
 
-  logits(x: tf.Tensor4D): tf.Tensor2D {
+  async run(x: tf.Tensor4D): Promise<tf.Tensor[]> {
+    return this.forward(x);
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor[] {
     return tf.tidy(() => {
       const env = new Map<string, tf.Tensor>([[this.program.inputs[0], x]]);
-      runSteps(this.logitSteps, env, this.strip, this.logitRelease);
-      const y = env.get(this.logitsKey)!;
-      return y.reshape([y.shape[0], -1]) as tf.Tensor2D;
+      runSteps(this.steps, env, this.strip, this.release);
+      return this.outKeys.map((k) => env.get(k)!);
     });
   }
 
   private plan(layer: string) {
     let plan = this.plans.get(layer);
     if (!plan) {
-      const step = this.logitSteps.find((s) => s.name === layer)!;
+      const step = this.steps.find((s) => s.name === layer)!;
       const key = step.outputs[0];
       const down = downstreamOf(this.program, key);
-      const head = this.logitSteps.filter((s) => s.inputs.some((k) => down.has(k)));
+      const head = this.steps.filter((s) => s.inputs.some((k) => down.has(k)));
       const produced = new Set(head.flatMap((s) => s.outputs));
-      const captured = [...new Set(head.flatMap((s) => s.inputs))].filter((k) => k !== key && !produced.has(k));
-      plan = { key, body: [key, ...captured], head };
+      // Tensors the head reads from before the layer (skip connections), and outputs that do not depend on it.
+      const captured = [...new Set([...head.flatMap((s) => s.inputs), ...this.outKeys])].filter((k) => k !== key && !produced.has(k));
+      const want = [key, ...captured];
+      const body = stepsFor(this.program, want, new Set(this.program.inputs));
+      plan = { key, body, bodyRelease: lastUses(body, want), captured, head };
       this.plans.set(layer, plan);
     }
     return plan;
   }
 
-  split(x: tf.Tensor4D, layer: string): SplitRun {
+  async split(x: tf.Tensor4D, layer: string): Promise<SplitRun> {
     const plan = this.plan(this.resolveLayer(layer));
-    const env = new Map<string, tf.Tensor>([[this.program.inputs[0], x]]);
-    runSteps(stepsFor(this.program, plan.body, new Set(env.keys())), env);
-    const captured = plan.body.slice(1).map((k) => [k, env.get(k)!] as const);
+    const [activation, ...captured] = tf.tidy(() => {
+      const env = new Map<string, tf.Tensor>([[this.program.inputs[0], x]]);
+      runSteps(plan.body, env, this.strip, plan.bodyRelease);
+      return [plan.key, ...plan.captured].map((k) => env.get(k)!);
+    });
+    const saved = new Map(plan.captured.map((k, i) => [k, captured[i]]));
     return {
-      activation: env.get(plan.key) as tf.Tensor4D,
+      activation: activation as tf.Tensor4D,
       head: (a, rows) => {
-        const headEnv = new Map<string, tf.Tensor>([[plan.key, a]]);
+        const env = new Map<string, tf.Tensor>([[plan.key, a]]);
         const idx = rows && tf.tensor1d(rows, 'int32');
-        for (const [k, t] of captured) headEnv.set(k, idx ? tf.gather(t, idx) : t);
-        runSteps(plan.head, headEnv, this.strip);
-        const y = headEnv.get(this.logitsKey)!;
-        return y.reshape([y.shape[0], -1]) as tf.Tensor2D;
+        for (const [k, t] of saved) env.set(k, idx ? tf.gather(t, idx) : t);
+        runSteps(plan.head, env, this.strip);
+        return this.outKeys.map((k) => env.get(k)!);
+      },
+      dispose: () => {
+        for (const t of [activation, ...captured]) if (t !== x) t.dispose();
       },
     };
   }

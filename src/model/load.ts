@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import imagenetLabels from './imagenet-labels.json' with { type: 'json' };
-import { GraphExplainableModel } from './graph-model.js';
+import { GraphExplainableModel, type GraphNode } from './graph-model.js';
 import { LayersExplainableModel } from './layers-model.js';
+export { labelsFor } from './labels.js';
 import { GradcamError, type ExplainableModel, type Preprocessing } from './types.js';
 
 /** The official hosted TF.js MobileNet v1 (α=0.75, 224), the default model for users. */
@@ -9,6 +9,8 @@ export const DEFAULT_MODEL_URL = 'https://storage.googleapis.com/tfjs-models/tfj
 
 /** Contents of the optional `metadata.json` beside `model.json`. */
 export interface ModelMetadata {
+  /** Display name (default: the file or folder name). */
+  name?: string;
   /** One label per logit (`classNames` and `classes` are accepted too). */
   labels?: string[];
   classNames?: string[];
@@ -26,19 +28,8 @@ export interface LoadOptions {
   onProgress?: (fraction: number) => void;
 }
 
-/**
- * Labels for `classes` logits: the given ones, else ImageNet's for 1000 logits, or for 1001 with
- * `background` first (TF-Hub / slim models), else `class 0`, `class 1`, ….
- */
-export function labelsFor(classes: number, given?: string[]): string[] {
-  if (given?.length) {
-    if (given.length !== classes) throw new GradcamError(`the model has ${classes} outputs but ${given.length} labels were given`);
-    return given;
-  }
-  if (classes === 1000) return imagenetLabels;
-  if (classes === 1001) return ['background', ...imagenetLabels];
-  return Array.from({ length: classes }, (_, i) => `class ${i}`);
-}
+/** `{ channels: 1 }` for a grayscale NHWC input shape, else nothing (3 is the default). */
+const channelsOf = (shape: readonly (number | null)[]): Pick<Preprocessing, 'channels'> => (shape[3] === 1 ? { channels: 1 } : {});
 
 const isGraph = (a: tf.io.ModelArtifacts) =>
   a.format === 'graph-model' || Array.isArray((a.modelTopology as { node?: unknown } | undefined)?.node);
@@ -54,24 +45,25 @@ export async function modelFromArtifacts(
   metadata: ModelMetadata = {},
   opts: LoadOptions = {},
 ): Promise<ExplainableModel> {
-  const given = opts.labels ?? metadata.labels ?? metadata.classNames ?? metadata.classes;
+  const labels = opts.labels ?? metadata.labels ?? metadata.classNames ?? metadata.classes;
+  const name = metadata.name;
   const handler: tf.io.IOHandler = { load: async () => artifacts };
   const pre = (inputShape: readonly (number | null)[], range: [number, number]): Preprocessing => ({
     size: [inputShape[1] && inputShape[1] > 0 ? inputShape[1] : 224, inputShape[2] && inputShape[2] > 0 ? inputShape[2] : 224],
     range,
     resize: 'squash',
+    ...channelsOf(inputShape),
     ...metadata.preprocessing,
     ...opts.preprocessing,
   });
   try {
     if (isGraph(artifacts)) {
       const g = await tf.loadGraphModel(handler);
-      const nodes = (artifacts.modelTopology as { node: { name: string; op: string; input?: string[] }[] }).node;
-      return new GraphExplainableModel(g, nodes, source, (n) => labelsFor(n, given), pre(g.inputs[0].shape ?? [], [0, 1]));
+      const nodes = (artifacts.modelTopology as { node: GraphNode[] }).node;
+      return new GraphExplainableModel(g, nodes, { source, name, labels, preprocessing: pre(g.inputs[0].shape ?? [], [0, 1]) });
     }
     const m = await tf.loadLayersModel(handler);
-    const classes = m.outputs[0].shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
-    return new LayersExplainableModel(m, source, labelsFor(classes, given), pre(m.inputs[0].shape, [-1, 1]));
+    return new LayersExplainableModel(m, { source, name, labels, preprocessing: pre(m.inputs[0].shape, [-1, 1]) });
   } catch (e) {
     if (e instanceof GradcamError) throw e;
     throw new GradcamError(`cannot build the model: ${(e as Error).message.split('\n')[0]}`, source);
@@ -81,12 +73,12 @@ export async function modelFromArtifacts(
 /** Wraps an in-memory tf.LayersModel or tf.GraphModel (e.g. one just trained) for explaining. */
 export function wrapModel(
   model: tf.LayersModel,
-  opts: { labels?: string[]; preprocessing?: Partial<Preprocessing>; source?: string } = {},
+  opts: { labels?: string[]; preprocessing?: Partial<Preprocessing>; source?: string; name?: string } = {},
 ): ExplainableModel {
-  const classes = model.outputs[0].shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
   const shape = model.inputs[0].shape;
-  return new LayersExplainableModel(model, opts.source ?? model.name, labelsFor(classes, opts.labels), {
-    size: [shape[1] ?? 224, shape[2] ?? 224], range: [-1, 1], resize: 'squash', ...opts.preprocessing,
+  return new LayersExplainableModel(model, {
+    source: opts.source ?? model.name, name: opts.name ?? (opts.source ? undefined : model.name), labels: opts.labels,
+    preprocessing: { size: [shape[1] ?? 224, shape[2] ?? 224], range: [-1, 1], resize: 'squash', ...channelsOf(shape), ...opts.preprocessing },
   });
 }
 

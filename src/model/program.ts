@@ -111,19 +111,19 @@ const relu = (x: tf.Tensor, max?: number | null) =>
 
 /**
  * Runs `steps` on `env` (key → tensor), adding their outputs to it. Call inside `tf.tidy`.
- * `stripSoftmaxOf`: the step whose softmax activation is dropped, so that its output is the logits.
+ * `stripActivationOf`: the step whose final activation (softmax or sigmoid) is dropped, so that its output is the logits.
  * `release` (from {@link lastUses}): intermediates are disposed after their last use, which bounds the
  * memory of a forward pass by a few layers instead of all of them (gradients stay correct: the tape
  * keeps its own references to what it saves).
  */
-export function runSteps(steps: Step[], env: Map<string, tf.Tensor>, stripSoftmaxOf?: Step, release?: Map<string, number>): void {
+export function runSteps(steps: Step[], env: Map<string, tf.Tensor>, stripActivationOf?: Step, release?: Map<string, number>): void {
   for (const [i, s] of steps.entries()) {
     const ins = s.inputs.map((k) => {
       const t = env.get(k);
       if (!t) throw new Error(`internal: tensor ${k} for layer '${s.name}' was not computed`);
       return t;
     });
-    const outs = applyLayer(s.layer, ins, s === stripSoftmaxOf);
+    const outs = applyLayer(s.layer, ins, s === stripActivationOf);
     s.outputs.forEach((k, j) => env.set(k, outs[j]));
     for (const k of s.inputs) {
       if (release?.get(k) !== i) continue;
@@ -148,6 +148,7 @@ function activation(layer: Layer, name: string | undefined, x: tf.Tensor, strip:
     case 'relu': return relu(x);
     case 'relu6': return relu(x, 6);
     case 'softmax': return strip ? x : tf.softmax(x);
+    case 'sigmoid': return strip ? x : tf.sigmoid(x);
     default: {
       const fn = (layer as unknown as { activation?: { apply(t: tf.Tensor): tf.Tensor } }).activation;
       if (!fn) throw new Error(`unsupported activation '${name}' in layer '${layer.name}'`);
@@ -168,10 +169,10 @@ type Pad = 'valid' | 'same';
  * layers are rewritten (their own `call` uses fused ops); every other layer (or a ReLU with a slope or
  * threshold) runs its own `apply`.
  */
-export function applyLayer(layer: Layer, inputs: tf.Tensor[], stripSoftmax = false): tf.Tensor[] {
+export function applyLayer(layer: Layer, inputs: tf.Tensor[], stripActivation = false): tf.Tensor[] {
   const cfg = layer.getConfig() as Record<string, unknown>;
   const w = layer as unknown as ConvLike;
-  const act = (x: tf.Tensor) => activation(layer, cfg.activation as string | undefined, x, stripSoftmax);
+  const act = (x: tf.Tensor) => activation(layer, cfg.activation as string | undefined, x, stripActivation);
   const addBias = (x: tf.Tensor) => (cfg.useBias !== false && w.bias ? tf.add(x, w.bias.read()) : x);
   const x = inputs[0];
   const strides = cfg.strides as [number, number];
@@ -199,7 +200,7 @@ export function applyLayer(layer: Layer, inputs: tf.Tensor[], stripSoftmax = fal
       return [relu(x, cfg.maxValue as number | null)];
     }
     case 'Softmax':
-      return [stripSoftmax ? x : tf.softmax(x, (cfg.axis as number) ?? -1)];
+      return [stripActivation ? x : tf.softmax(x, (cfg.axis as number) ?? -1)];
     case 'Dropout': case 'SpatialDropout1D': case 'SpatialDropout2D': case 'GaussianNoise': case 'GaussianDropout': case 'AlphaDropout':
       return [x];
   }

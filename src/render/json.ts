@@ -1,11 +1,16 @@
-import type { Grid, ImageExplanation } from '../core/explain.js';
+import type { Grid, ImageExplanation } from '../core/types.js';
 
-/** One explained class in the JSON report. */
+/** One explained target in the JSON report. */
 export interface TargetJson {
-  classIndex: number;
-  className: string;
-  logit: number;
-  probability: number;
+  /** The target's description, e.g. `class 282 "tiger cat"`, `contrast 282 "tiger cat" − 243 "bull mastiff"`. */
+  target: string;
+  /** The target's score on the image (what was explained). */
+  score: number;
+  /** The class, logit and probability, for targets about a class. */
+  classIndex?: number;
+  className?: string;
+  logit?: number;
+  probability?: number;
   /** rows × cols map at the layer's resolution, normalised to [0, 1]. */
   cam: number[][];
   /** Argmax of the upsampled map in original-image pixels (null: no positive evidence). */
@@ -23,6 +28,8 @@ export interface ExplanationJson {
   model: string;
   method: string;
   layer: string;
+  /** With several layers: each one (the maps are fused). */
+  layers?: string[];
   backend: string;
   predictions: { classIndex: number; className: string; logit: number; probability: number }[];
   targets: TargetJson[];
@@ -44,13 +51,13 @@ export function toJson(result: ImageExplanation, image: string, model: string, w
     model,
     method: result.method,
     layer: result.layer,
+    ...(result.layers.length > 1 ? { layers: result.layers } : {}),
     backend: result.backend,
     predictions: result.predictions.map(({ classIndex, className, logit, probability }) => ({ classIndex, className, logit: round(logit), probability: round(probability) })),
     targets: result.targets.map((t) => ({
-      classIndex: t.classIndex,
-      className: t.className,
-      logit: round(t.logit),
-      probability: round(t.probability),
+      target: t.target,
+      score: round(t.score),
+      ...(t.classIndex >= 0 ? { classIndex: t.classIndex, className: t.className, logit: round(t.logit), probability: round(t.probability) } : {}),
       cam: gridRows(t.cam),
       peak: t.peak,
       noEvidence: t.noEvidence,

@@ -1,5 +1,5 @@
-import type { Grid } from '../core/explain.js';
-import type { RgbImage } from '../core/image.js';
+import { pixelChannels, type RgbImage } from '../core/image.js';
+import type { Grid } from '../core/types.js';
 import { colormapTable, type ColormapName } from './colormap.js';
 
 /** Options of {@link overlay} and {@link colorize}. */
@@ -38,7 +38,7 @@ export function overlay(image: RgbImage, heatmap: Grid, opts: RenderOptions = {}
   }
   const alpha = opts.alpha ?? 0.5;
   const color = colorize(heatmap, opts).data;
-  const c = image.channels ?? (image.data.length === image.width * image.height * 4 ? 4 : 3);
+  const c = pixelChannels(image);
   const out = new Uint8Array(image.width * image.height * 3);
   for (let i = 0, n = image.width * image.height; i < n; i++) {
     for (let k = 0; k < 3; k++) out[i * 3 + k] = Math.round((1 - alpha) * image.data[i * c + k] + alpha * color[i * 3 + k]);

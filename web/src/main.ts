@@ -105,7 +105,7 @@ async function openModel(load: (onProgress: (f: number) => void) => Promise<Expl
   Object.assign(app, { model, primary: null, second: null, result: null, guided: null });
   page.model = model.source;
   const [h, w] = model.preprocessing.size;
-  ui.modelInfo.textContent = `${name}: ${model.labels.length} classes, ${w}×${h} input, ${model.kind} model, ${model.layers.length} layers to explain.`;
+  ui.modelInfo.textContent = `${name}: ${model.labels.length} classes, ${w}×${h} input, ${model.format} model, ${model.layers.length} layers to explain.`;
   ui.labels.replaceChildren(...model.labels.map((_, i) => new Option(classText(i))));
   ui.layer.replaceChildren(
     new Option(`auto (${model.defaultLayer})`, 'auto'),
