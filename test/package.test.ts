@@ -82,7 +82,7 @@ describe('the packed tarball', () => {
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, loadModel, readImage, explain } from 'gradcam/node';
 import { auc } from 'gradcam/metrics';
-if (auc([0, 1], [1, 1]) !== 1) throw new Error('gradcam/metrics: auc');
+if (auc([0, 1]) !== 0.5) throw new Error('gradcam/metrics: auc');
 await initBackend('wasm');
 const model = await loadModel(process.argv[2]);
 const image = await readImage(process.argv[3]);
