@@ -45,7 +45,12 @@ export default defineConfig(({ command }) => ({
   cacheDir: path.join(REPO_ROOT, 'node_modules/.vite-web'),
   plugins: [sharedModels()],
   // The app imports the library by its package name, as any app would; here it is built from the sources.
-  resolve: { alias: [{ find: /^gradcam$/, replacement: path.join(REPO_ROOT, 'src/index.ts') }] },
+  resolve: {
+    alias: [
+      { find: /^gradcam$/, replacement: path.join(REPO_ROOT, 'src/index.ts') },
+      { find: /^gradcam\/metrics$/, replacement: path.join(REPO_ROOT, 'src/metrics/index.ts') },
+    ],
+  },
   // Whether the app's default model is the served ../shared copy (dev server) or the official hosted one (build).
   define: { __SERVED_MODELS__: JSON.stringify(command === 'serve') },
   server: { fs: { allow: [REPO_ROOT] } },
