@@ -4,7 +4,7 @@
  * real explanation (the tiger cat's peak on the cat, the bull mastiff's on the dog):
  * 1. plain Node ESM (`gradcam/node`) and the installed `gradcam` CLI, which runs dist/, not tsx;
  * 2. a TypeScript project type-checks against the published declarations (and a wrong call fails);
- * 3. a Vite app importing `gradcam` builds, is served as static files and explains in headless Chromium;
+ * 3. a Vite app importing `gradcam` builds (tree-shaken), is served as static files and explains in headless Chromium;
  * 4. the standalone `gradcam.browser.js` from a static page's `<script type="module">`;
  * 5. `npm run web:build`'s output served from a sub-path (`/demo/`, as on GitHub Pages).
  */
@@ -175,6 +175,11 @@ window.result = (async () => {
     await build({ root: dir, configFile: false, logLevel: 'warn', base: './', build: { outDir, emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4000 } });
     const js = readdirSync(path.join(outDir, 'assets')).filter((f) => f.endsWith('.js'));
     expect(js.length).toBeGreaterThan(0);
+    // Tree-shaken: the ROAD metric's imputation (exported through `evaluate`, so in the full standalone bundle)
+    // is not in an app that only explains.
+    const marker = 'every pixel is removed; nothing to impute from';
+    expect(readFileSync(path.join(app, 'node_modules/gradcam/dist/gradcam.browser.js'), 'utf8')).toContain(marker);
+    expect(js.map((f) => readFileSync(path.join(outDir, 'assets', f), 'utf8')).join('\n')).not.toContain(marker);
     const result = await pageResult(`${statics.url}/vite-app/`);
     expectCatAndDog(result.peaks[0], result.peaks[1]);
   });
