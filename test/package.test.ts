@@ -77,6 +77,18 @@ describe('the packed tarball', () => {
     }
   });
 
+  it('the web app imports the library by its package name only (the dev-only bench page aside)', () => {
+    const dir = path.join(REPO_ROOT, 'web/src');
+    const deep: string[] = [];
+    for (const f of readdirSync(dir, { recursive: true }).map(String).filter((f) => /\.tsx?$/.test(f) && f !== 'bench.ts')) {
+      for (const m of readFileSync(path.join(dir, f), 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+        if (/(^|\/)src\//.test(m[1]) || m[1].startsWith('../../')) deep.push(`${f}: ${m[1]}`);
+      }
+    }
+    expect(deep).toEqual([]);
+    expect(readFileSync(path.join(dir, 'main.ts'), 'utf8')).toMatch(/from 'gradcam'/);
+  });
+
   it('1. plain Node ESM explains cat_dog.jpg: the tiger cat on the cat, the mastiff on the dog; no tensor leaks', async () => {
     writeFileSync(path.join(app, 'explain.mjs'), `
 import * as tf from '@tensorflow/tfjs';

@@ -9,7 +9,7 @@ import {
   overlay, resolveClass, saliencyImage, shapeText, toJson,
   type ColormapName, type ExplainableModel, type ExplainOptions, type ExplanationJson, type GuidedTarget,
   type ImageExplanation, type MethodName, type TargetExplanation,
-} from '../../src/index.js';
+} from 'gradcam';
 import { backendDevice, initBrowserBackend } from './backend.js';
 import { download, downloadCanvas, drawImage } from './draw.js';
 import { filePixels, firstImage, framePixels, startCamera, stopCamera } from './sources.js';
