@@ -1,5 +1,15 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly (no build step) through tsx's loader.
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli/main.ts');
+// The `gradcam` command.
+// - Installed from the package (no src/ beside dist/): runs the compiled CLI in dist/, no TypeScript tooling.
+// - In a checkout of the repository (src/ present): runs the TypeScript sources through tsx, so the CLI is
+//   never a stale build after an edit; GRADCAM_DIST=1 runs dist/ there too (after `npm run build`).
+import { existsSync } from 'node:fs';
+
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(sources) && process.env.GRADCAM_DIST !== '1') {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli/main.js');
+}

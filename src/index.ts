@@ -6,6 +6,7 @@
  * per method, and the registry) → `render/` (colormaps, overlays, JSON) → `metrics/`. This entry
  * point works in the browser and in Node; `gradcam/node` adds file and URL loading with a cache,
  * image decoding, the wasm backend and training; `gradcam/metrics` has every metric's building blocks.
+ * @module gradcam
  */
 /** Explaining: `explain` (any method, targets, layers), Guided Grad-CAM, and plain classification. */
 export { explain, guidedGradcam, resolveMethod } from './explain.js';
@@ -24,14 +25,14 @@ export { methods, getMethod } from './methods/index.js';
 export type { MethodName } from './methods/index.js';
 /** Targets: score functions over the model's outputs. */
 export { binary, classTarget, contrast, negated, output, parseTarget, probability, resolveClass, resolveOutput, segment, similarTo, TARGET_FORMS, topK } from './targets/index.js';
-export type { ParseOptions, SegmentMask, Target, TargetSpec } from './targets/index.js';
+export type { OutputOption, ParseOptions, SegmentMask, Target, TargetSpec } from './targets/index.js';
 /** Models: loading and the seam every format implements. */
 export { DEFAULT_MODEL_URL, labelsFor, loadModelFromFiles, loadModelFromUrl, modelFromArtifacts, wrapModel } from './model/load.js';
 export { loadModelFromBytes, KERAS_FILE } from './model/load.js';
 export type { LoadOptions, ModelMetadata } from './model/load.js';
 export { GradcamError } from './model/types.js';
 export type { ExplainableModel, FinalActivation, LayerInfo, OutputInfo, Preprocessing, SplitRun } from './model/types.js';
-export { shapeText } from './model/layers.js';
+export { isSpatial, shapeText } from './model/layers.js';
 /** Rendering. */
 export { colormapNames, colormapTable } from './render/colormap.js';
 export type { ColormapName } from './render/colormap.js';
@@ -48,5 +49,7 @@ export type { CompareOptions, CompareTile } from './report/compare.js';
 /** Evaluation: every metric for every method (the metrics themselves: `gradcam/metrics`). */
 export { evaluate, METRICS } from './metrics/evaluate.js';
 export type { EvalImage, EvaluateOptions, EvalResult, MethodResult, CaseResult, MetricName } from './metrics/evaluate.js';
-export { detect, detectBoxes, detectionTargets, toDetector, DEFAULT_EXPLANATION } from './detect/detect.js';
+export { defaultExplanation, detect, detectBoxes, detectionTargets, inBox, toDetector, DEFAULT_EXPLANATION } from './detect/detect.js';
+export { classColor } from './detect/render.js';
+export type { Detection } from './detect/decode.js';
 export type { DetectOptions, Detector, ExplainedDetection, ImageDetections } from './detect/detect.js';

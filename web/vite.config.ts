@@ -2,7 +2,8 @@
  * Vite config of the web app (`npm run web`, `npm run web:build`). The dev server (and the tests and
  * browser bench, which start it through `serve.ts`) also serves the shared models under `/models/`;
  * a production build loads the official hosted MobileNet instead. Nothing is fetched from a CDN: the
- * tfjs wasm binaries are bundled as local assets.
+ * tfjs wasm binaries are bundled as local assets. `base: './'` makes every URL in the build relative, so
+ * it works served from any sub-path (e.g. `/demo/` on GitHub Pages; tested in test/package.test.ts).
  */
 import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
@@ -43,6 +44,13 @@ export default defineConfig(({ command }) => ({
   base: './',
   cacheDir: path.join(REPO_ROOT, 'node_modules/.vite-web'),
   plugins: [sharedModels()],
+  // The app imports the library by its package name, as any app would; here it is built from the sources.
+  resolve: {
+    alias: [
+      { find: /^gradcam$/, replacement: path.join(REPO_ROOT, 'src/index.ts') },
+      { find: /^gradcam\/metrics$/, replacement: path.join(REPO_ROOT, 'src/metrics/index.ts') },
+    ],
+  },
   // Whether the app's default model is the served ../shared copy (dev server) or the official hosted one (build).
   define: { __SERVED_MODELS__: JSON.stringify(command === 'serve') },
   server: { fs: { allow: [REPO_ROOT] } },

@@ -34,12 +34,14 @@ export interface MethodInfo {
  */
 export interface GradientMethod extends MethodInfo {
   readonly needs: 'gradients';
+  /** The map of each row from its activations and gradients. */
   cam(a: tf.Tensor4D, g: tf.Tensor4D): CamOutput;
 }
 
 /** A method computed from the activations `[M, h, w, C]` alone. Runs inside the core's `tf.tidy`. */
 export interface ActivationMethod extends MethodInfo {
   readonly needs: 'activations';
+  /** The map of each row from its activations. */
   cam(a: tf.Tensor4D): CamOutput;
 }
 
@@ -64,6 +66,7 @@ export interface PerturbationContext {
 /** A method that scores perturbed inputs or activations (no gradients). Manages its own tensors. */
 export interface PerturbationMethod extends MethodInfo {
   readonly needs: 'scores';
+  /** The map of each (image, target) pair from the scores of its perturbed inputs or activations. */
   cam(ctx: PerturbationContext): Promise<CamOutput>;
 }
 

@@ -19,6 +19,7 @@ import { road, ROAD_PERCENTAGES, type RoadOptions } from './road.js';
 
 /** Metric families. */
 export type MetricName = 'confidence' | 'deletion' | 'road' | 'pointing';
+/** Every metric family, in report order (the default of {@link EvaluateOptions.metrics}). */
 export const METRICS: MetricName[] = ['confidence', 'deletion', 'road', 'pointing'];
 
 /** An image to evaluate on, with optional ground-truth boxes by class (label, index or group name). */
@@ -55,6 +56,7 @@ export interface EvaluateOptions {
    * they are instead of explaining again (how `audit` scores the maps it shows).
    */
   explained?: ImageExplanation[];
+  /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
   onWarning?: (message: string) => void;
   /** Called after each method with the number of methods done. */
   onProgress?: (done: number, total: number, method: string) => void;

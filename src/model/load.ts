@@ -19,7 +19,7 @@ export interface ModelMetadata {
   preprocessing?: Partial<Preprocessing>;
 }
 
-/** Options of {@link loadModel}. */
+/** Options of the model loaders (`loadModelFromUrl`, `loadModelFromFiles`, and `gradcam/node`'s `loadModel`). */
 export interface LoadOptions {
   /** Labels to use instead of metadata.json's. */
   labels?: string[];

@@ -11,6 +11,7 @@
  * const rgb = overlay(image, result.targets[0].heatmap, { colormap: 'jet', alpha: 0.5 });
  * await writeFile('tiger_cat.png', await encodePng(rgb.data, rgb.width, rgb.height));
  * ```
+ * @module gradcam/node
  */
 export * from '../index.js';
 export { initBackend } from './backend.js';
@@ -19,6 +20,7 @@ export { cacheDir, cacheModel, loadModel } from './load.js';
 export { encodePng, readImage, MAX_PIXELS } from './image.js';
 export { trainClassifier } from './train/train.js';
 export type { EpochStats, TrainOptions, TrainProgress, TrainResult } from './train/train.js';
+export type { AugmentOptions } from './train/augment.js';
 export { scanDataset } from './train/dataset.js';
 export type { Dataset, Sample, ScanOptions } from './train/dataset.js';
 export { saveModel } from './train/save.js';

@@ -74,9 +74,11 @@ export interface AuditOptions {
   /** Metric families (default confidence and deletion; `[]` for none). */
   metrics?: MetricName[];
   deletion?: DeletionOptions;
+  /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
   onWarning?: (message: string) => void;
   /** A batch that could not be explained: each of its items is reported and skipped. */
   onError?: (error: unknown, item: AuditItem) => void;
+  /** Called after each batch with the number of images done. */
   onProgress?: (done: number, total: number) => void;
 }
 

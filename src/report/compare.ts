@@ -27,6 +27,7 @@ export interface CompareOptions extends RenderOptions {
   batchSize?: number;
   /** Add Guided Grad-CAM after Grad-CAM (default true; needs `gradcam` among the methods). */
   guided?: boolean;
+  /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
   onWarning?: (message: string) => void;
   /** Called before each method (and before Guided Grad-CAM) with its title. */
   onMethod?: (title: string) => void;

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { time, type Timing } from '../../bench/util.js';
-import { explain, loadModelFromUrl } from '../../src/index.js';
+import { explain, loadModelFromUrl } from 'gradcam';
 import type { LayersExplainableModel } from '../../src/model/layers-model.js';
 import { backendDevice, initBrowserBackend } from './backend.js';
 

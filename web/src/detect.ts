@@ -3,11 +3,10 @@
  * pick an image, see the boxes; click or Tab to a box to see its map (computed on demand, then kept).
  * A thin shell over the library's `detect` / detection targets; the image never leaves the page.
  */
-import { explainWith } from '../../src/core/explain.js';
-import { detectBoxes, detectionTargets, inBox, toDetector, defaultExplanation, type Detector } from '../../src/detect/detect.js';
-import type { Detection } from '../../src/detect/decode.js';
-import { classColor } from '../../src/detect/render.js';
-import { loadModelFromFiles, loadModelFromUrl, overlay, type Grid } from '../../src/index.js';
+import {
+  classColor, defaultExplanation, detectBoxes, detectionTargets, explain, inBox, loadModelFromFiles, loadModelFromUrl, overlay, toDetector,
+  type Detection, type Detector, type ExplainableModel, type Grid,
+} from 'gradcam';
 import { initBrowserBackend } from './backend.js';
 import './detect.css';
 
@@ -50,7 +49,7 @@ function showError(e: unknown): void {
   setState('error', 'Something went wrong (see above).');
 }
 
-async function useModel(load: () => Promise<import('../../src/index.js').ExplainableModel>, label: string): Promise<void> {
+async function useModel(load: () => Promise<ExplainableModel>, label: string): Promise<void> {
   setState('busy', `Loading ${label}…`);
   ui.error.hidden = true;
   try {
@@ -124,7 +123,7 @@ async function select(k: number): Promise<void> {
     setState('busy', `Explaining the ${d.className} box…`);
     try {
       const how = defaultExplanation(app.detector);
-      const [e] = await explainWith(app.detector.model, [app.image!], how.method, { targets: [[detectionTargets(app.detector, app.detections)[k]]], top: 0, layer: how.layer });
+      const [e] = await explain(app.detector.model, [app.image!], { method: how.method, targets: [[detectionTargets(app.detector, app.detections)[k]]], top: 0, layer: how.layer });
       map = { heatmap: e.targets[0].heatmap, peak: e.targets[0].peak };
       app.maps.set(k, map);
       page.detections[k].peak = map.peak;

@@ -1,5 +1,5 @@
 /** Putting the library's RGB images on canvases and saving files: display only, no CAM logic. */
-import type { RgbImage } from '../../src/index.js';
+import type { RgbImage } from 'gradcam';
 
 /** RGB or RGBA pixels as `ImageData`. */
 export function toImageData(rgb: RgbImage | ImageData): ImageData {

@@ -5,10 +5,7 @@
  * methods. Images are decoded in the page and never sent anywhere; the only requests are the app's own
  * files and the model's.
  */
-import type { TargetExplanation } from '../../src/core/explain.js';
-import { colormapNames, colormapTable, type ColormapName } from '../../src/render/colormap.js';
-import { toJson, type ExplanationJson } from '../../src/render/json.js';
-import { colorize, overlay } from '../../src/render/overlay.js';
+import { colorize, colormapNames, colormapTable, overlay, toJson, type ColormapName, type ExplanationJson, type TargetExplanation } from 'gradcam';
 import { Cancelled, ModelWorker } from './client.js';
 import { composePng, download, drawColorbar, drawImage, guidedImage, type Panel } from './draw.js';
 import type { ExplainResult, MethodInfo, ModelInfo, ModelSource, TargetRequest, TargetView } from './protocol.js';

@@ -4,7 +4,7 @@
  * decodes images, draws and handles input. New model formats or runtimes add a `ModelSource` case
  * (and a loader in the worker), nothing else.
  */
-import type { ImageExplanation } from '../../src/core/explain.js';
+import type { ImageExplanation } from 'gradcam';
 
 /** Where a model comes from. `default`: the dev server's copy of MobileNet v1 α=0.75, or the official hosted one in a build. `files`: what the user picked (model.json + shards + metadata.json, or one .keras/.h5/.onnx file). */
 export type ModelSource =

@@ -5,8 +5,7 @@
  * page terminates and restarts the worker if an answer takes too long.
  */
 import * as tf from '@tensorflow/tfjs';
-import { contrast, DEFAULT_MODEL_URL, explain, guidedGradcam, loadModelFromFiles, loadModelFromUrl, methods, type ExplainableModel, type ExplainOptions, type SplitRun } from '../../src/index.js';
-import { isSpatial } from '../../src/model/layers.js';
+import { contrast, DEFAULT_MODEL_URL, explain, guidedGradcam, loadModelFromFiles, loadModelFromUrl, methods, type ExplainableModel, type ExplainOptions, type SplitRun, isSpatial } from 'gradcam';
 import { backendDevice, initBrowserBackend } from './backend.js';
 import type { ExplainRequest, ExplainResult, FromWorker, MethodInfo, ModelInfo, ModelSource, TargetView, ToWorker } from './protocol.js';
 

@@ -62,8 +62,11 @@ export interface TrainOptions extends ScanOptions {
   patience?: number;
   /** Dropout before the dense layer (default 0.2). */
   dropout?: number;
+  /** Called with a one-line warning (e.g. a class with too few images). */
   onWarning?: (message: string) => void;
+  /** Called after each batch. */
   onProgress?: (p: TrainProgress) => void;
+  /** Called after each epoch with its losses and accuracies. */
   onEpoch?: (stats: EpochStats) => void;
 }
 
