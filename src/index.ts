@@ -52,4 +52,8 @@ export type { EvalImage, EvaluateOptions, EvalResult, MethodResult, CaseResult, 
 export { defaultExplanation, detect, detectBoxes, detectionTargets, inBox, toDetector, DEFAULT_EXPLANATION } from './detect/detect.js';
 export { classColor } from './detect/render.js';
 export type { Detection } from './detect/decode.js';
+export type { LayoutName, LayoutRoles, RawDetection, ScoreCell } from './detect/layouts.js';
+export type { Box } from './detect/nms.js';
+export type { DetectorConfig, DetectorSettings } from './detect/config.js';
+export type { DetectionTarget } from './detect/targets.js';
 export type { DetectOptions, Detector, ExplainedDetection, ImageDetections } from './detect/detect.js';

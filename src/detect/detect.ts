@@ -72,7 +72,9 @@ export interface DetectOptions extends DetectorSettings {
    * detectors' reference pipeline (expected-detections.jsonl).
    */
   resize?: 'library' | 'bilinear';
+  /** Called after each image with the number of images done. */
   onProgress?: (done: number, total: number) => void;
+  /** Called with a one-line warning (e.g. a fallback to the cpu backend). */
   onWarning?: (message: string) => void;
   /** Boxes explained per backward pass (default 4; memory grows with it: CenterNet at its default layer needs ~250 MB of wasm heap per box). */
   boxBatch?: number;

@@ -16,6 +16,7 @@
 import { GradcamError } from '../model/types.js';
 import type { Box } from './nms.js';
 
+/** The detector output layouts the library decodes (see the README's Detectors section). */
 export type LayoutName = 'centernet' | 'anchor-free' | 'yolov8' | 'yolov5';
 export const LAYOUTS: LayoutName[] = ['centernet', 'anchor-free', 'yolov8', 'yolov5'];
 
