@@ -4,31 +4,14 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, write
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { initBackend } from '../src/node/backend.js';
 import { loadModel } from '../src/node/load.js';
-import { MODEL_025, REPO_ROOT, runCli, sharedImage, SHARED_DIR } from './helpers.js';
+import { hugePng, MODEL_025, REPO_ROOT, runCli, sharedImage, SHARED_DIR } from './helpers.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'gradcam-cli-'));
 
 
-/** A well-formed PNG that claims an absurd size (100000×100000). */
-function hugePng(): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body) >>> 0);
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(100_000, 0);
-  ihdr.writeUInt32BE(100_000, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1000))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 describe('gradcam explain', () => {
   it('writes JSON + overlays for good images and one clear line per bad file, exiting non-zero', async () => {

@@ -7,7 +7,6 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
@@ -16,26 +15,10 @@ import type { ExplainableModel } from '../src/model/types.js';
 import { readImage } from '../src/node/image.js';
 import { explainImages } from '../src/node/jobs.js';
 import { buildApp } from '../src/serve/app.js';
-import { model as sharedModelOf, MODEL_025, REPO_ROOT, sharedImage } from './helpers.js';
+import { hugePng, model as sharedModelOf, MODEL_025, REPO_ROOT, sharedImage } from './helpers.js';
 
 const TOKEN = 'test-token-0123456789';
 
-/** A well-formed PNG header claiming 100000×100000 pixels. */
-function hugePng(): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body) >>> 0);
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(100_000, 0);
-  ihdr.writeUInt32BE(100_000, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(1000))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 /** POSTs a multipart upload with `fetch` (Node's undici) and returns status, headers and body. */
 async function post(base: string, route: string, file: Buffer | undefined, opts: { name?: string; token?: string | null; fields?: Record<string, string>; headers?: Record<string, string>; body?: BodyInit; duplex?: string } = {}) {

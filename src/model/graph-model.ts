@@ -1,14 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import { GraphPlan } from './graph-plan.js';
+import { ancestors, GraphPlan, nodeName, type GraphNode } from './graph-plan.js';
 import { autoLayer, resolveLayerName } from './layers.js';
 import { classCount, labelsFor } from './labels.js';
 import type { LayersModelOptions } from './layers-model.js';
 import { nameFromSource, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type SplitRun } from './types.js';
-
-/** A node of a graph model's topology (`modelTopology.node` of model.json). */
-export interface GraphNode { name: string; op: string; input?: string[] }
-
-const nodeName = (input: string) => input.replace(/^\^/, '').replace(/:\d+$/, '');
 
 /** Options of {@link GraphExplainableModel}: those of a LayersModel but the format. */
 export type GraphModelOptions = Omit<LayersModelOptions, 'format'>;
@@ -51,19 +46,7 @@ export class GraphExplainableModel implements ExplainableModel {
     this.outNodes = [out, ...model.outputNodes.slice(1).map(nodeName)];
 
     // Ancestors of the outputs in execution order.
-    const order: GraphNode[] = [];
-    const seen = new Set<string>();
-    const stack: [string, boolean][] = [...this.outNodes].reverse().map((o) => [o, false]);
-    while (stack.length) {
-      const [name, expanded] = stack.pop()!;
-      const node = byName.get(name);
-      if (!node) continue;
-      if (expanded) { order.push(node); continue; }
-      if (seen.has(name)) continue;
-      seen.add(name);
-      stack.push([name, true]);
-      for (const i of [...(node.input ?? [])].reverse()) if (!seen.has(nodeName(i))) stack.push([nodeName(i), false]);
-    }
+    const order = ancestors(byName, this.outNodes);
     const candidates = order.filter((n) => n.op !== 'Const' && n.op !== 'Placeholder' && n.name !== this.input && !this.outNodes.includes(n.name));
 
     // Shapes come from one run on a blank input.

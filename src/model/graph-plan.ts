@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+/** A node of a graph model's topology (`modelTopology.node` of model.json). */
 export interface GraphNode { name: string; op: string; input?: string[] }
 
 export const nodeName = (input: string) => input.replace(/^\^/, '').replace(/:\d+$/, '');

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { GraphExplainableModel, type GraphNode } from './graph-model.js';
+import { GraphExplainableModel } from './graph-model.js';
+import type { GraphNode } from './graph-plan.js';
 import { GraphPlan } from './graph-plan.js';
 import { LayersExplainableModel } from './layers-model.js';
 export { labelsFor } from './labels.js';
