@@ -425,7 +425,10 @@ describe('web app', () => {
     const outDir = mkdtempSync(path.join(os.tmpdir(), 'gradcam-web-dist-'));
     await build({ configFile, build: { outDir }, logLevel: 'warn' });
     const assets = readdirSync(path.join(outDir, 'assets'));
-    expect(assets.filter((f) => f.endsWith('.wasm'))).toHaveLength(3);
+    const wasm = assets.filter((f) => f.endsWith('.wasm'));
+    expect(wasm.filter((f) => f.startsWith('tfjs-backend-wasm'))).toHaveLength(3); // TF.js: plain, SIMD, threaded SIMD
+    expect(wasm.filter((f) => f.startsWith('ort-wasm'))).toHaveLength(1); // ONNX Runtime Web, for a chosen .onnx file (fetched only then)
+    expect(wasm).toHaveLength(4);
     const images = assets.filter((f) => /\.(jpe?g|png)$/.test(f));
     expect(images).toHaveLength(1); // the sample, and nothing else
     expect(statSync(path.join(outDir, 'assets', images[0])).size).toBeLessThan(30_000);
@@ -438,7 +441,8 @@ describe('web app', () => {
       const { port } = server.httpServer.address() as AddressInfo;
       const page = await browser.newPage();
       const hosts = new Set<string>();
-      page.on('request', (r) => hosts.add(new URL(r.url()).host));
+      const files: string[] = [];
+      page.on('request', (r) => { hosts.add(new URL(r.url()).host); files.push(new URL(r.url()).pathname); });
       await page.goto(`http://127.0.0.1:${port}/?model=/models/mobilenet_v1_0.25_224/model.json`);
       await page.waitForFunction(() => window.__gradcam?.state === 'ready', null, { timeout: 60_000 });
       await after(page, () => page.setInputFiles('#image-file', CAT_DOG));
@@ -448,6 +452,7 @@ describe('web app', () => {
       expect(sample.image).toBe('chelsea.jpg');
       expect(sample.predictions[0].className).toMatch(/cat/);
       expect([...hosts]).toEqual([`127.0.0.1:${port}`]);
+      expect(files.filter((f) => /ort[-.]/.test(f))).toEqual([]); // ONNX Runtime Web is not fetched for a TF.js model
       await page.close();
 
       // The default (hosted) model unreachable: a lasting message with Retry; an image then says that no model is loaded.
