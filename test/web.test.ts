@@ -20,6 +20,7 @@ import { launchChromium, startWebServer } from '../web/serve.js';
 import type { PageState } from '../web/src/main.js';
 import sharp from 'sharp';
 import { MODEL_025, MODEL_075, MODEL_GRAPH, REPO_ROOT, sharedImage } from './helpers.js';
+import { SHARED_DIR } from '../scripts/shared.js';
 
 const SHOTS = path.join(REPO_ROOT, 'test-output/web');
 const CAT_DOG = sharedImage('cat_dog.jpg'); // 640×480: bull mastiff sitting behind, tiger cat lying in front
@@ -303,6 +304,33 @@ describe('web app', () => {
     expect(await page.getAttribute('#maps figure', 'data-view')).toBe('guided');
     await page.evaluate(() => scrollTo(0, 0));
     await page.screenshot({ path: path.join(SHOTS, 'guided.png') });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a dropped .keras file and a chosen .onnx file (with its .json) load in the page and explain', async () => {
+    const { page, errors } = await open();
+    // Drop potato.keras on the page, as a person drags it from their file manager.
+    const keras = path.join(SHARED_DIR, 'models/keras/potato.keras');
+    const bytes = Array.from(readFileSync(keras));
+    const transfer = await page.evaluateHandle((b) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(b)], 'potato.keras'));
+      return dt;
+    }, bytes);
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer: transfer });
+    await page.waitForFunction(() => window.__gradcam!.state === 'ready' && window.__gradcam!.model.includes('potato'), null, { timeout: 60_000 });
+    const potato = await after(page, () => page.setInputFiles('#image-file', CAT_DOG));
+    expect(potato.predictions).toHaveLength(3); // the model's own three classes, not ImageNet's
+    expect(potato.layer).toMatch(/conv2d|max_pooling2d/);
+
+    // The ONNX MobileNet v1 (real weights) through ONNX Runtime Web, preprocessing from its .json.
+    const onnx = path.join(SHARED_DIR, 'models/onnx/mobilenet_v1_0.25_224.onnx');
+    const top = await after(page, () => page.setInputFiles('#model-files', [onnx, onnx.replace(/\.onnx$/, '.json')])); // re-explains the image
+    expect((await state(page)).model).toMatch(/mobilenet_v1_0\.25_224\.onnx/);
+    expect(top.predictions[0].className).toMatch(/mastiff|boxer|bull/); // a dog breed on top (the mastiff sits behind the cat)
+    const cat = await after(page, () => typeClass(page, '#class', 'tiger cat'));
+    expect(target(cat, 282).peak!.y).toBeGreaterThan(0.55 * H); // on the cat, lying in front
     expect(errors).toEqual([]);
     await page.close();
   });

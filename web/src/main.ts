@@ -562,6 +562,8 @@ function stopLive(): void {
 
 // ---------- wiring ----------
 
+const MODEL_FILE = /(\.keras|\.h5|\.onnx|model\.json)$/i;
+
 ui.colormap.replaceChildren(...colormapNames().map((n) => new Option(n, n)));
 ui.choose.addEventListener('click', () => ui.imageFile.click());
 ui.sample.addEventListener('click', () => void openSample());
@@ -576,7 +578,10 @@ for (const el of [ui.drop, document.body]) {
     e.preventDefault();
     e.stopPropagation();
     ui.drop.classList.remove('over');
-    void openImage(firstImage(e.dataTransfer?.files));
+    const files = Array.from(e.dataTransfer?.files ?? []);
+    const model = files.find((f) => MODEL_FILE.test(f.name)); // a dropped model (.keras, .h5, .onnx, or model.json with its shards)
+    if (model) void openModel({ kind: 'files', files }, model.name);
+    else void openImage(firstImage(e.dataTransfer?.files));
   });
 }
 document.addEventListener('paste', (e) => {
