@@ -17,6 +17,7 @@ import { audit, type AuditResult } from '../report/audit.js';
 import { escapeHtml } from '../render/html.js';
 import { colorize, overlay } from '../render/overlay.js';
 import { resolveClass } from '../targets/index.js';
+import { runQueuedAudit, withQueueOption } from './queue.js';
 import { expandInputs, openModel, positiveInt, progress, readImages, reportError, withModelOptions, type ModelOptions } from './common.js';
 
 export interface AuditCliOptions extends ModelOptions {
@@ -26,6 +27,8 @@ export interface AuditCliOptions extends ModelOptions {
   batch: number;
   steps: number;
   metrics: string;
+  queue?: string;
+  window?: number;
 }
 
 const esc = escapeHtml;
@@ -120,7 +123,10 @@ export async function runAudit(inputs: string[], opts: AuditCliOptions): Promise
     const good = await readImages(files, () => bar.tick());
     const items = good.map((g) => ({ name: path.basename(g.file), image: g.image, trueClass: truths[g.index], file: g.file }));
     let ticked = 0;
-    const result = await audit(model, items, {
+    const result = opts.queue
+      ? await runQueuedAudit(items.map((i) => i.file), items.map((i) => i.image), items.map((i) => i.name), items.map((i) => i.trueClass), model,
+        { ...opts, queue: opts.queue }, { method: method.name, layer, metrics, steps: opts.steps }, () => bar.tick())
+      : await audit(model, items, {
       method, layer, batchSize: opts.batch, metrics, deletion: { steps: opts.steps },
       onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
       onError: (e, it) => reportError(e, (it as typeof items[number]).file),
@@ -144,7 +150,7 @@ export async function runAudit(inputs: string[], opts: AuditCliOptions): Promise
 }
 
 export function register(program: Command): void {
-  withModelOptions(program.command('audit')
+  withQueueOption(withModelOptions(program.command('audit')
     .description('a self-contained HTML report of where the model looks across a dataset (folders named by class give labels)')
     .argument('<images...>', 'a dataset folder (class-named subfolders) or image files')
     .option('--method <name>', 'CAM method (see `gradcam methods`)', 'gradcam')
@@ -152,7 +158,7 @@ export function register(program: Command): void {
     .option('-o, --out <dir>', 'output folder (index.html)', 'report')
     .option('-b, --batch <n>', 'images per batch', positiveInt('--batch'), 8)
     .option('--metrics <list>', `metric table: comma-separated ${METRICS.filter((m) => m !== 'pointing').join(', ')}, or none`, 'confidence,deletion')
-    .option('--steps <n>', 'deletion/insertion steps', positiveInt('--steps'), 20))
+    .option('--steps <n>', 'deletion/insertion steps', positiveInt('--steps'), 20)))
     .action(async (images: string[], opts: AuditCliOptions) => {
       const n = await runAudit(images, opts);
       process.stderr.write(`audited ${n} image(s) → ${path.join(opts.out, 'index.html')}\n`);

@@ -5,8 +5,11 @@
 import type { Command } from 'commander';
 import { Queue } from 'bullmq';
 import { checkJobOptions, type ExplainJobOptions } from '../node/jobs.js';
-import { connection, modelSpec, QUEUE_NAME, queueUrl, type EvalJob, type ModelSpec } from '../queue/common.js';
+import { connection, modelSpec, QUEUE_NAME, queueUrl, type AuditJob, type EvalJob, type ModelSpec } from '../queue/common.js';
 import { evaluateQueued } from '../queue/eval.js';
+import { auditQueued } from '../queue/audit.js';
+import type { AuditResult } from '../report/audit.js';
+import type { RgbImage } from '../core/image.js';
 import type { EvalResult, EvaluateOptions } from '../metrics/index.js';
 import { runQueued } from '../queue/enqueue.js';
 import { GradcamError, type ExplainableModel, type Preprocessing } from '../model/types.js';
@@ -90,6 +93,20 @@ export async function runQueuedEval(
     onError: (file, message) => reportError(new GradcamError(message, file)),
   });
   process.stderr.write(`queue: ${run.done} evaluated, ${run.failed.length} failed\n`);
+  return result;
+}
+
+/** `audit … --queue`: every image audited by a worker, the report assembled here (see src/queue/audit.ts). */
+export async function runQueuedAudit(
+  files: string[], images: RgbImage[], names: string[], truths: (number | undefined)[], model: ExplainableModel,
+  opts: ModelOptions & { queue: string; window?: number }, audit: AuditJob['options'], onProgress: () => void,
+): Promise<AuditResult> {
+  const spec = await queuedModel(opts, opts.labels ? model.labels : undefined);
+  const { result, run } = await auditQueued(files, images, names, truths, model, {
+    url: queueUrl(opts.queue), model: spec, modelName: opts.model, options: {}, window: opts.window, audit,
+    onProgress, onError: (file, message) => reportError(new GradcamError(message, file)),
+  });
+  process.stderr.write(`queue: ${run.done} audited, ${run.failed.length} failed\n`);
   return result;
 }
 

@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExplainJobOptions, ExplainOutput } from '../node/jobs.js';
 import type { ExplanationJson } from '../render/json.js';
-import type { Box, PerturbBaseline } from '../metrics/index.js';
+import type { Box, EvalResult, PerturbBaseline } from '../metrics/index.js';
 import { GradcamError, type Preprocessing } from '../model/types.js';
 import type { NodeBackend } from '../node/backend.js';
 
@@ -55,7 +55,35 @@ export interface EvalJob {
   boxes?: Record<string, Box[]>;
 }
 
-/** One job: one image, explained (default) or evaluated (`eval`). */
+/** What `audit --queue` asks of one image: the audit's options and the image's true class (from its folder), if any. */
+export interface AuditJob {
+  options: { method: string; layer: string; metrics: string[]; steps?: number };
+  trueClass?: number;
+}
+
+/** A layer-resolution map in a job result (the enqueuer upsamples it to the image again). */
+export interface JobGrid { data: number[]; width: number; height: number }
+
+/** One explained target of an audited image, without its image-sized heatmap. */
+export interface AuditTarget {
+  classIndex: number; className: string; logit: number; probability: number; target: string; score: number;
+  layer: string; cam: JobGrid; peak: { x: number; y: number } | null; noEvidence: boolean;
+}
+
+/**
+ * The result of an `audit --queue` job, compact: the image's size, its predictions, the layer-resolution
+ * maps of the predicted (and true) class, the border share, and the image's metric cases.
+ */
+export interface AuditJobResult {
+  width: number;
+  height: number;
+  predicted: AuditTarget;
+  truth?: AuditTarget;
+  border: number;
+  metrics?: EvalResult;
+}
+
+/** One job: one image, explained (default), evaluated (`eval`) or audited (`audit`). */
 export interface ExplainJobData {
   /** The image's name as given to the enqueuing command (reported in the JSON's `image`). */
   file: string;
@@ -64,6 +92,7 @@ export interface ExplainJobData {
   model: ModelSpec;
   options: ExplainJobOptions;
   eval?: EvalJob;
+  audit?: AuditJob;
 }
 
 /** A job's result: the JSON report and the PNGs (base64), as {@link ExplainOutput}. */
@@ -107,9 +136,9 @@ function canonical(v: unknown): string {
  * The job id: a hash of the image's content, the model and the options that change the outputs. The
  * same image with the same model and options is the same job, whatever its name or who enqueues it.
  */
-export function jobId(bytes: Uint8Array, model: ModelSpec, options: ExplainJobOptions, evalJob?: EvalJob): string {
+export function jobId(bytes: Uint8Array, model: ModelSpec, options: ExplainJobOptions, evalJob?: EvalJob, auditJob?: AuditJob): string {
   const { batch: _batch, ...outputOptions } = options; // batch size changes speed, not results
   const content = createHash('sha256').update(bytes).digest('hex');
-  const rest = createHash('sha256').update(canonical({ model, options: outputOptions, eval: evalJob })).digest('hex');
+  const rest = createHash('sha256').update(canonical({ model, options: outputOptions, eval: evalJob, audit: auditJob })).digest('hex');
   return `x${content.slice(0, 24)}-${rest.slice(0, 16)}`;
 }

@@ -13,7 +13,7 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import { writeOutput, type ExplainJobOptions } from '../node/jobs.js';
 import {
   connection, fromJobResult, jobId, KEEP_SECONDS, QUEUE_NAME,
-  type EvalJob, type ExplainJobData, type ExplainJobResult, type ModelSpec,
+  type AuditJob, type EvalJob, type ExplainJobData, type ExplainJobResult, type ModelSpec,
 } from './common.js';
 
 /** The record of what an output folder holds: one `<job id> <stem>` line per written image. */
@@ -37,6 +37,8 @@ export interface QueuedRunOptions {
   onError?: (file: string, message: string) => void;
   /** `eval --queue`: each job evaluates its image (with its boxes) instead of explaining it. */
   eval?: { options: EvalJob['options']; boxesOf?: (file: string) => EvalJob['boxes'] };
+  /** `audit --queue`: each job audits its image (with its true class) and returns an {@link AuditJobResult}. */
+  audit?: { options: AuditJob['options']; trueClassOf?: (file: string) => number | undefined };
   /** Receives each finished image's result (file order index) instead of writing outputs: no files, no manifest, no skipping. */
   onResult?: (file: string, index: number, result: unknown) => Promise<void> | void;
 }
@@ -139,7 +141,7 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
   };
 
   const add = async (id: string, e: Entry, bytes: Buffer) => {
-    const job = await queue.add(opts.eval ? 'eval' : 'explain', { file: e.file, bytes: bytes.toString('base64'), model: opts.model, options: opts.options, eval: evalJob(e.file) }, {
+    const job = await queue.add(opts.eval ? 'eval' : opts.audit ? 'audit' : 'explain', { file: e.file, bytes: bytes.toString('base64'), model: opts.model, options: opts.options, eval: evalJob(e.file), audit: auditJob(e.file) }, {
       jobId: id,
       attempts: opts.attempts ?? 3,
       backoff: { type: 'exponential', delay: opts.backoffMs ?? 1000 },
@@ -151,6 +153,7 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
   };
 
   const evalJob = (file: string): EvalJob | undefined => (opts.eval ? { options: opts.eval.options, boxes: opts.eval.boxesOf?.(file) } : undefined);
+  const auditJob = (file: string): AuditJob | undefined => (opts.audit ? { options: opts.audit.options, trueClass: opts.audit.trueClassOf?.(file) } : undefined);
 
   const onEvent = ({ jobId: id }: { jobId: string }) => { if (pending.has(id)) void collect(id).catch(() => {}); };
   events.on('completed', onEvent);
@@ -182,7 +185,7 @@ export async function runQueued(files: string[], stems: string[], opts: QueuedRu
         fail(e, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message);
         continue;
       }
-      const id = jobId(bytes, opts.model, opts.options, evalJob(file));
+      const id = jobId(bytes, opts.model, opts.options, evalJob(file), auditJob(file));
       if (!opts.onResult && manifest.get(e.stem) === id && (await stat(path.join(opts.out, `${e.stem}.json`)).catch(() => undefined))) {
         result.skipped++;
         opts.onProgress?.({ file, status: 'skipped' });

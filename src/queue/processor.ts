@@ -11,7 +11,8 @@ import { decodeImage } from '../node/image.js';
 import { explainImages } from '../node/jobs.js';
 import { loadModel } from '../node/load.js';
 import { GradcamError, type ExplainableModel } from '../model/types.js';
-import { toJobResult, type ExplainJobData, type ExplainJobResult, type ModelSpec } from './common.js';
+import { auditImage } from './audit.js';
+import { toJobResult, type AuditJobResult, type ExplainJobData, type ExplainJobResult, type ModelSpec } from './common.js';
 
 // the worker that forked this process is gone (killed, crashed): do not linger as an orphan
 process.on('disconnect', () => process.exit(1));
@@ -32,11 +33,12 @@ function open(spec: ModelSpec): Promise<ExplainableModel> {
   return m;
 }
 
-export default async function explainJob(job: SandboxedJob<ExplainJobData, ExplainJobResult | EvalResult>): Promise<ExplainJobResult | EvalResult> {
+export default async function explainJob(job: SandboxedJob<ExplainJobData, ExplainJobResult | EvalResult | AuditJobResult>): Promise<ExplainJobResult | EvalResult | AuditJobResult> {
   const { file, bytes, model: spec, options } = job.data;
   const model = await open(spec); // a model this machine cannot load is retried (with backoff), maybe elsewhere
   try {
     const image = await decodeImage(Buffer.from(bytes, 'base64'), file);
+    if (job.data.audit) return await auditImage(model, image, path.basename(file), job.data.audit); // `audit --queue`: compact, merged by the enqueuer
     if (job.data.eval) {
       // `eval --queue`: the image's cases for every method (the enqueuing command merges them)
       return await evaluate(model, [{ image, name: path.basename(file), boxes: job.data.eval.boxes }], job.data.eval.options);

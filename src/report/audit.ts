@@ -90,6 +90,30 @@ function meanMap(maps: Grid[]): Grid {
   return { data: data.map((v) => v / max), width: maps[0].width, height: maps[0].height };
 }
 
+/**
+ * The groups, misclassified images and accuracy of audited entries (in item order): what {@link audit}
+ * returns without the metrics. `audit --queue` builds its result from the workers' entries with it.
+ */
+export function assembleAudit(entries: AuditEntry[], labels: string[], method: { name: string; title: string }, layer: string): Omit<AuditResult, 'metrics'> {
+  const byClass = new Map<number, AuditEntry[]>();
+  for (const e of entries) byClass.set(e.predicted.classIndex, [...(byClass.get(e.predicted.classIndex) ?? []), e]);
+  const groups = [...byClass.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]).map(([cls, list]): AuditGroup => {
+    const sorted = [...list].sort((a, b) => b.border - a.border);
+    const labelled = list.filter((e) => e.trueClass !== undefined);
+    return {
+      classIndex: cls, className: labels[cls], entries: sorted, meanMap: meanMap(list.map((e) => e.predicted.cam)),
+      meanBorder: list.reduce((s, e) => s + e.border, 0) / list.length,
+      labelled: labelled.length, correct: labelled.filter((e) => e.trueClass === cls).length,
+    };
+  });
+  const labelled = entries.filter((e) => e.trueClass !== undefined);
+  return {
+    method: method.name, title: method.title, layer, entries, groups,
+    misclassified: labelled.filter((e) => e.trueClass !== e.predicted.classIndex),
+    ...(labelled.length ? { accuracy: { correct: labelled.filter((e) => e.trueClass === e.predicted.classIndex).length, total: labelled.length } } : {}),
+  };
+}
+
 /** Audits a dataset (see the module comment). */
 export async function audit(model: ExplainableModel, items: AuditItem[], opts: AuditOptions = {}): Promise<AuditResult> {
   const method = resolveMethod(opts.method);
@@ -117,23 +141,9 @@ export async function audit(model: ExplainableModel, items: AuditItem[], opts: A
     }
     opts.onProgress?.(Math.min(start + batch, items.length), items.length);
   }
-  const byClass = new Map<number, AuditEntry[]>();
-  for (const e of entries) byClass.set(e.predicted.classIndex, [...(byClass.get(e.predicted.classIndex) ?? []), e]);
-  const groups = [...byClass.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]).map(([cls, list]): AuditGroup => {
-    const sorted = [...list].sort((a, b) => b.border - a.border);
-    const labelled = list.filter((e) => e.trueClass !== undefined);
-    return {
-      classIndex: cls, className: model.labels[cls], entries: sorted, meanMap: meanMap(list.map((e) => e.predicted.cam)),
-      meanBorder: list.reduce((s, e) => s + e.border, 0) / list.length,
-      labelled: labelled.length, correct: labelled.filter((e) => e.trueClass === cls).length,
-    };
-  });
-  const labelled = entries.filter((e) => e.trueClass !== undefined);
   const metrics = opts.metrics ?? ['confidence', 'deletion'];
   return {
-    method: method.name, title: method.title, layer, entries, groups,
-    misclassified: labelled.filter((e) => e.trueClass !== e.predicted.classIndex),
-    ...(labelled.length ? { accuracy: { correct: labelled.filter((e) => e.trueClass === e.predicted.classIndex).length, total: labelled.length } } : {}),
+    ...assembleAudit(entries, model.labels, method, layer),
     ...(metrics.length && entries.length ? {
       metrics: await evaluate(model, entries.map((e) => ({ image: items[e.item].image, name: e.name })), {
         methods: [method], explained, layer, batchSize: batch, metrics, deletion: opts.deletion, onWarning: opts.onWarning,
