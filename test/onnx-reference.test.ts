@@ -14,7 +14,8 @@ import type { OnnxExplainableModel } from '../src/model/onnx/model.js';
 import { loadOnnxFile } from '../src/model/onnx/node.js';
 import { initBackend } from '../src/node/backend.js';
 import { SHARED_DIR } from '../scripts/shared.js';
-import { pearson } from './helpers.js';
+import { pearson, referenceInput } from './helpers.js';
+import { preprocess } from '../src/core/image.js';
 
 const REF = path.join(SHARED_DIR, 'reference-onnx');
 const MODELS = path.join(SHARED_DIR, 'models', 'onnx');
@@ -25,16 +26,8 @@ interface Ref {
   layer: { tensor: string }; cam_layer_norm: number[][];
 }
 
-/** The exact network input of a reference image, preprocessed as the model says. */
-function input(model: OnnxExplainableModel, stem: string): tf.Tensor4D {
-  const u8 = new Uint8Array(readFileSync(path.join(SHARED_DIR, 'reference', 'inputs', `${stem}.u8`)));
-  const p = model.preprocessing;
-  return tf.tidy(() => {
-    const x = tf.tensor(u8, [1, 224, 224, 3], 'float32');
-    if (p.mean && p.std) return x.div(255).sub(p.mean).div(p.std);
-    return x.div(255).mul(p.range[1] - p.range[0]).add(p.range[0]);
-  }) as tf.Tensor4D;
-}
+/** The exact network input of a reference image, preprocessed as the model says (the library's own preprocess). */
+const input = (model: OnnxExplainableModel, stem: string) => preprocess(referenceInput(stem), model.preprocessing);
 
 async function mask(file: string): Promise<tf.Tensor2D> {
   const { data, info } = await sharp(file).greyscale().raw().toBuffer({ resolveWithObject: true });

@@ -13,20 +13,14 @@ import { loadOnnxFile } from '../src/model/onnx/node.js';
 import { parseOnnx, withExtraOutputs } from '../src/model/onnx/proto.js';
 import { initBackend } from '../src/node/backend.js';
 import { SHARED_DIR } from '../scripts/shared.js';
+import { preprocess } from '../src/core/image.js';
+import { referenceInput } from './helpers.js';
 
 const MODELS = path.join(SHARED_DIR, 'models', 'onnx');
 const NAMES = ['mobilenet_v1_0.25_224', 'resnet18', 'mobilenet_v2', 'efficientnet_b0', 'squeezenet1_1', 'vit_tiny', 'lraspp_mobilenet_v3'];
 const fixture = (name: string) => JSON.parse(readFileSync(path.join(MODELS, `${name}.json`), 'utf8')) as { targetLayer: { tensor: string } };
 
-function catDog(model: OnnxExplainableModel): tf.Tensor4D {
-  const u8 = new Uint8Array(readFileSync(path.join(SHARED_DIR, 'reference', 'inputs', 'cat_dog.u8')));
-  const p = model.preprocessing;
-  return tf.tidy(() => {
-    const x = tf.tensor(u8, [1, 224, 224, 3], 'float32');
-    if (p.mean && p.std) return x.div(255).sub(p.mean).div(p.std);
-    return x.div(255).mul(p.range[1] - p.range[0]).add(p.range[0]);
-  }) as tf.Tensor4D;
-}
+const catDog = (model: OnnxExplainableModel) => preprocess(referenceInput('cat_dog'), model.preprocessing);
 
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => a.sub(b).abs().max().dataSync()[0]);
 
