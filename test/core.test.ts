@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { classify, explain } from '../src/index.js';
+import { Pipeline } from '../src/core/pipeline.js';
 import { readImage } from '../src/node/image.js';
 import { MODEL_025, MODEL_075, MODEL_GRAPH, model, pearson, referenceInput, sharedImage } from './helpers.js';
 
@@ -132,5 +133,36 @@ describe('GraphModel (TF-Hub MobileNet 0.25, 1001 classes)', () => {
     expect(dog.peak!.y).toBeLessThan(0.5 * 224);
     const [chelsea] = await classify(g, [referenceInput('chelsea')]);
     expect(chelsea[0].className).toMatch(/cat/);
+  });
+});
+
+describe('Pipeline (batches in flight)', () => {
+  it('keeps at most `depth` jobs running, and the first error surfaces once every job has settled', async () => {
+    let running = 0, peak = 0;
+    const settled: number[] = [];
+    const job = (i: number, fail = false) => (async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      settled.push(i);
+      if (fail) throw new Error(`job ${i} failed`);
+    })();
+    const ok = new Pipeline(2);
+    for (let i = 0; i < 6; i++) await ok.add(job(i));
+    await ok.drain();
+    expect(peak).toBe(2);
+    expect(settled).toEqual([0, 1, 2, 3, 4, 5]);
+
+    settled.length = 0;
+    const bad = new Pipeline(2);
+    const err = await (async () => {
+      for (let i = 0; i < 6; i++) await bad.add(job(i, i === 1 || i === 2));
+      await bad.drain();
+    })().catch((e: Error) => e);
+    expect((err as Error).message).toBe('job 1 failed');
+    // Stopped adding soon after the failure, and nothing was left running.
+    expect(settled.length).toBeLessThan(6);
+    expect(running).toBe(0);
   });
 });

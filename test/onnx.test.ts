@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { OnnxExplainableModel } from '../src/model/onnx/model.js';
 import { loadOnnxFile } from '../src/model/onnx/node.js';
-import { parseOnnx, withExtraOutputs } from '../src/model/onnx/proto.js';
+import { appendToModel, parseOnnx, withExtraOutputs } from '../src/model/onnx/proto.js';
 import { initBackend } from '../src/node/backend.js';
 import { SHARED_DIR } from '../scripts/shared.js';
 import { preprocess } from '../src/core/image.js';
@@ -111,6 +111,71 @@ describe('ONNX models', () => {
       expect((err as Error).message).not.toContain('\n');
     }
     await expect(loadOnnxFile(path.join(dir, 'absent.onnx'))).rejects.toThrow(/absent\.onnx: model not found/);
+  });
+
+  it('external weight data: missing is a one-line error naming both files; present, it is read and inlined for ONNX Runtime', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-ext-'));
+    // An extra initializer stored outside the file, as torch.onnx.export writes large models.
+    const weights = new Float32Array([1, 2, 3, 4]);
+    const bytes = appendToModel(readFileSync(path.join(MODELS, 'squeezenet1_1.onnx')), {
+      graph: { initializer: [{ name: 'unused_external', dims: [4], dataType: 1, dataLocation: 1,
+        externalData: [{ key: 'location', value: 'weights.bin' }, { key: 'offset', value: '0' }, { key: 'length', value: '16' }] }] },
+    });
+    const file = path.join(dir, 'external.onnx');
+    writeFileSync(file, bytes);
+    const err = await loadOnnxFile(file).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/external\.onnx: .*external weight data 'weights\.bin' is missing/);
+    expect((err as Error).message).not.toContain('\n');
+    writeFileSync(path.join(dir, 'weights.bin'), new Uint8Array(weights.buffer));
+    const model = await loadOnnxFile(file);
+    expect(model.program.statics.has('unused_external')).toBe(true);
+    const x = catDog(model);
+    const [logits] = await model.run(x);
+    expect(logits.shape).toEqual([1, 1000]);
+    tf.dispose([x, logits]);
+    model.dispose();
+  });
+
+  it('a model with two image inputs is refused in one line naming both', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-two-'));
+    const file = path.join(dir, 'two_inputs.onnx');
+    writeFileSync(file, appendToModel(readFileSync(path.join(MODELS, 'squeezenet1_1.onnx')), {
+      graph: { input: [{ name: 'depth', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 1 }, { dimValue: 224 }, { dimValue: 224 }] } } } }] },
+    }));
+    const err = await loadOnnxFile(file).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/two_inputs\.onnx: the model has 2 inputs \(\w+, depth\); gradcam explains models with one image input/);
+    expect((err as Error).message).not.toContain('\n');
+  });
+
+  it('ONNX Runtime in worker threads = on the main thread; a batch of 19 runs in calls of 8 = one by one; disposed models refuse', async () => {
+    const file = path.join(MODELS, 'mobilenet_v1_0.25_224.onnx');
+    const pooled = await loadOnnxFile(file, { ortOptions: { workers: 2 } });
+    const inline = await loadOnnxFile(file, { ortOptions: { workers: 0 } });
+    const before = tf.memory().numTensors;
+    const x = tf.tidy(() => {
+      const one = catDog(pooled);
+      return tf.concat(Array.from({ length: 19 }, (_, i) => one.mul(1 - i / 40))) as tf.Tensor4D;
+    });
+    const [a] = await pooled.run(x);
+    const [b] = await inline.run(x);
+    const last = x.slice([18], [1]);
+    const [c] = await inline.run(last);
+    expect(a.shape).toEqual([19, 1000]);
+    expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(1e-5);
+    expect(tf.tidy(() => maxAbsDiff(a.slice([18], [1]), c))).toBeLessThanOrEqual(1e-4);
+    // The rows differ (the batch was not collapsed to one image).
+    expect(tf.tidy(() => maxAbsDiff(a.slice([0], [1]), c))).toBeGreaterThan(1e-3);
+    // NCHW input (what perturbation batches are built in) = NHWC input.
+    const nchw = tf.transpose(x, [0, 3, 1, 2]) as tf.Tensor4D;
+    const [d] = await pooled.run(nchw, 'nchw');
+    expect(maxAbsDiff(a, d)).toBeLessThanOrEqual(1e-6);
+    tf.dispose([a, b, c, d, x, last, nchw]);
+    expect(tf.memory().numTensors).toBe(before);
+    pooled.dispose();
+    inline.dispose();
+    const y = catDog(inline);
+    await expect(pooled.run(y)).rejects.toThrow(/disposed/);
+    y.dispose();
   });
 
   it('protobuf: appended graph outputs parse as extra outputs', async () => {

@@ -57,6 +57,11 @@ export interface PerturbationContext {
   input(m: number): tf.Tensor4D;
   /** Pair m's target score for each of the inputs `xs` `[B, H, W, ch]` (forward passes only). */
   scoreInputs(m: number, xs: tf.Tensor4D): Promise<Float32Array>;
+  /**
+   * Pair m's target score for its input times each of the masks `[B, H, W, 1]` (the product is
+   * built in the layout the model runs fastest).
+   */
+  scoreMasked(m: number, masks: tf.Tensor4D): Promise<Float32Array>;
   /** Pair m's target score for each of the activations `a` `[B, h, w, C]`, through the rest of the network. */
   scoreActivations(m: number, a: tf.Tensor4D): Promise<Float32Array>;
   /** How many perturbed inputs to score per call. */

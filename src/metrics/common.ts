@@ -4,6 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { upsampleMap } from '../core/maps.js';
+import { blend, layoutFor } from '../core/blend.js';
+import { Pipeline } from '../core/pipeline.js';
 import { classLogits, probabilities } from '../core/outputs.js';
 import type { Grid } from '../core/types.js';
 import type { ExplainableModel } from '../model/types.js';
@@ -22,23 +24,48 @@ export interface MetricCase {
 
 /**
  * Probability of class `classes[i]` (softmax of output 0's class logits; sigmoid for sigmoid models)
- * for each of `count` inputs built by `make(i)` (`[H, W, 3]`), `batchSize` per forward pass.
+ * for each of `count` inputs built by `make(i)` (`[H, W, 3]`), `batchSize` per forward pass (the next
+ * batch built while one runs).
  */
-export async function classProbabilities(
+export function classProbabilities(
   model: ExplainableModel, count: number, make: (i: number) => tf.Tensor3D, classes: (i: number) => number, batchSize = 16,
 ): Promise<Float32Array> {
+  return probabilities_(model, count, 'nhwc', (start, n) => tf.stack(Array.from({ length: n }, (_, j) => make(start + j))) as tf.Tensor4D, classes, batchSize);
+}
+
+/**
+ * {@link classProbabilities} of the inputs `from + (to − from) · mask(i)` (`to`, `from` `[H, W, 3]`,
+ * `mask(i)` `[H, W]`), built in the layout the model runs fastest: deletion and insertion steps.
+ */
+export function blendProbabilities(
+  model: ExplainableModel, from: tf.Tensor3D, to: tf.Tensor3D, count: number, mask: (i: number) => tf.Tensor2D, classIndex: number, batchSize = 16,
+): Promise<Float32Array> {
+  const layout = layoutFor(model);
+  return probabilities_(model, count, layout, (start, n) => {
+    const masks = tf.stack(Array.from({ length: n }, (_, j) => mask(start + j))).expandDims(3) as tf.Tensor4D;
+    return blend(to.expandDims(0) as tf.Tensor4D, masks, layout, from.expandDims(0) as tf.Tensor4D);
+  }, () => classIndex, batchSize);
+}
+
+async function probabilities_(
+  model: ExplainableModel, count: number, layout: 'nhwc' | 'nchw', batch: (start: number, n: number) => tf.Tensor4D,
+  classes: (i: number) => number, batchSize: number,
+): Promise<Float32Array> {
   const out = new Float32Array(count);
+  const pipeline = new Pipeline();
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
-    const x = tf.tidy(() => tf.stack(Array.from({ length: n }, (_, j) => make(start + j))) as tf.Tensor4D);
-    const outs = await model.run(x).finally(() => x.dispose());
-    const logits = tf.tidy(() => classLogits(model, outs[0]));
-    tf.dispose(outs);
-    const k = logits.shape[1];
-    const data = (await logits.data()) as Float32Array;
-    logits.dispose();
-    for (let j = 0; j < n; j++) out[start + j] = probabilities(model, data.subarray(j * k, (j + 1) * k))[classes(start + j)];
+    const x = tf.tidy(() => batch(start, n));
+    await pipeline.add(model.run(x, layout).finally(() => x.dispose()).then(async (outs) => {
+      const logits = tf.tidy(() => classLogits(model, outs[0]));
+      tf.dispose(outs);
+      const k = logits.shape[1];
+      const data = (await logits.data()) as Float32Array;
+      logits.dispose();
+      for (let j = 0; j < n; j++) out[start + j] = probabilities(model, data.subarray(j * k, (j + 1) * k))[classes(start + j)];
+    }));
   }
+  await pipeline.drain();
   return out;
 }
 

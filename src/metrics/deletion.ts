@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ExplainableModel } from '../model/types.js';
-import { auc, baselineImage, classProbabilities, inputTensor, relevanceOrder, type MetricCase, type PerturbBaseline } from './common.js';
+import { auc, baselineImage, blendProbabilities, inputTensor, relevanceOrder, type MetricCase, type PerturbBaseline } from './common.js';
 
 /** Options of {@link deletionInsertion}. */
 export interface DeletionOptions {
@@ -42,19 +42,15 @@ export async function deletionInsertion(model: ExplainableModel, cases: MetricCa
     const counts = Array.from({ length: steps + 1 }, (_, k) => Math.min(H * W, Math.ceil((k * H * W) / steps)));
     const [x, rankT, del, ins] = tf.tidy(() => {
       const x = inputTensor(c);
-      return [x, tf.tensor3d(rank, [H, W, 1], 'int32'),
+      return [x, tf.tensor2d(rank, [H, W], 'int32'),
         baselineImage(x, opts.deletionBaseline ?? 'zero'), baselineImage(x, opts.insertionBaseline ?? 'blur')];
     });
     try {
-      // Points 0..steps: deletion; steps+1..2·steps+1: insertion. Pixel p is "taken" at step k when rank[p] < counts[k].
-      const p = await classProbabilities(model, 2 * (steps + 1), (i) => {
-        const k = i % (steps + 1);
-        const taken = tf.less(rankT, counts[k]).toFloat();
-        const [from, to] = i <= steps ? [x, del] : [ins, x];
-        return from.add(to.sub(from).mul(taken)) as tf.Tensor3D;
-      }, () => c.classIndex, opts.batchSize);
-      const deletion = Array.from(p.subarray(0, steps + 1));
-      const insertion = Array.from(p.subarray(steps + 1));
+      // Point k of each curve: pixel p is "taken" when rank[p] < counts[k]. Deletion goes from the image
+      // to its baseline, insertion from its baseline to the image.
+      const taken = (k: number) => tf.less(rankT, counts[k]).toFloat() as tf.Tensor2D;
+      const deletion = Array.from(await blendProbabilities(model, x, del, steps + 1, taken, c.classIndex, opts.batchSize));
+      const insertion = Array.from(await blendProbabilities(model, ins, x, steps + 1, taken, c.classIndex, opts.batchSize));
       out.push({ deletion, insertion, deletionAuc: auc(deletion), insertionAuc: auc(insertion) });
     } finally {
       tf.dispose([x, rankT, del, ins]);

@@ -64,8 +64,16 @@ export interface ExplainableModel {
   readonly defaultLayer: string;
   /** Resolves `'auto'` or a (possibly short) layer name; throws {@link GradcamError} listing candidates. */
   resolveLayer(name?: string): string;
-  /** Forward pass only: every output for a preprocessed NHWC batch. The caller disposes them. */
-  run(x: tf.Tensor4D): Promise<tf.Tensor[]>;
+  /**
+   * Set (to `'nchw'`) by models whose runtime takes channels-first input (ONNX): `run` then also
+   * accepts `[B, ch, H, W]` batches, which spare it a transpose per call.
+   */
+  readonly inputLayout?: 'nchw';
+  /**
+   * Forward pass only: every output for a preprocessed batch, NHWC, or NCHW when `layout` is
+   * `'nchw'` (only for models whose `inputLayout` says so). The caller disposes them.
+   */
+  run(x: tf.Tensor4D, layout?: 'nhwc' | 'nchw'): Promise<tf.Tensor[]>;
   /**
    * Runs the body up to `layer` and returns the activation and the differentiable rest. `x` must stay
    * alive until the returned run is disposed (a head may read it).

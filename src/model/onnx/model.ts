@@ -46,6 +46,7 @@ export interface OnnxModelParts {
 
 export class OnnxExplainableModel implements ExplainableModel {
   readonly format = 'onnx' as const;
+  readonly inputLayout = 'nchw' as const;
   readonly name: string;
   readonly source: string;
   readonly labels: string[];
@@ -129,15 +130,14 @@ export class OnnxExplainableModel implements ExplainableModel {
     return this.layers.find((l) => l.name === name)!;
   }
 
-  /** NCHW data of an NHWC batch, for ONNX Runtime (one transpose per call). */
-  private async nchw(x: tf.Tensor4D): Promise<[Float32Array, number[]]> {
-    const [n, h, w, c] = x.shape;
-    if (c !== (this.program.meta.get(this.program.input)!.shape[1] ?? c)) {
-      throw new GradcamError(`the model wants ${this.program.meta.get(this.program.input)!.shape[1]} input channels, got ${c}`, this.source);
-    }
-    const t = tf.transpose(x, [0, 3, 1, 2]);
+  /** NCHW data of a batch for ONNX Runtime (an NHWC batch is transposed: one transpose per call). */
+  private async nchw(x: tf.Tensor4D, layout: 'nhwc' | 'nchw' = 'nhwc'): Promise<[Float32Array, number[]]> {
+    const [n, h, w, c] = layout === 'nchw' ? [x.shape[0], x.shape[2], x.shape[3], x.shape[1]] : x.shape;
+    const wanted = this.program.meta.get(this.program.input)!.shape[1];
+    if (c !== (wanted ?? c)) throw new GradcamError(`the model wants ${wanted} input channels, got ${c}`, this.source);
+    const t = layout === 'nchw' ? x : tf.transpose(x, [0, 3, 1, 2]);
     const data = (await t.data()) as Float32Array;
-    t.dispose();
+    if (t !== x) t.dispose();
     return [data, [n, c, h, w]];
   }
 
@@ -161,18 +161,16 @@ export class OnnxExplainableModel implements ExplainableModel {
     return v.t.rank === 4 ? tf.transpose(v.t, [0, 2, 3, 1]) : v.t;
   }
 
-  /** Forward pass on ONNX Runtime: every output for a preprocessed NHWC batch. */
-  async run(x: tf.Tensor4D): Promise<tf.Tensor[]> {
+  /** Forward pass on ONNX Runtime: every output for a preprocessed NHWC (or NCHW) batch. */
+  async run(x: tf.Tensor4D, layout: 'nhwc' | 'nchw' = 'nhwc'): Promise<tf.Tensor[]> {
     this.check();
-    const [data, dims] = await this.nchw(x);
-    const outs = await this.runner.run(data, dims, this.outputTensors, this.extra(this.outputTensors));
-    return outs.map((o, i) => {
-      const meta = this.program.meta.get(this.outputTensors[i])!;
+    const [data, dims] = await this.nchw(x, layout);
+    const outs = await this.runner.runRows(data, dims, this.outputTensors, this.extra(this.outputTensors));
+    return outs.map((o) => {
       const t = tf.tensor(o.data instanceof Float32Array ? o.data : Float32Array.from(o.data as ArrayLike<number>, Number), o.dims);
       if (t.rank !== 4) return t;
       const y = tf.transpose(t, [0, 2, 3, 1]);
       t.dispose();
-      void meta;
       return y;
     });
   }

@@ -4,11 +4,13 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { GradcamError } from '../types.js';
 import { loadOnnxFromBytes, type OnnxLoadOptions, type OnnxMetadata } from './load.js';
 import type { OnnxExplainableModel } from './model.js';
 import type { OrtModule } from './ort.js';
+import { workerOrt } from './ort-pool.js';
 
 const asBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
@@ -31,7 +33,8 @@ export async function loadOnnxFile(file: string, opts: OnnxLoadOptions = {}): Pr
       throw new GradcamError(`not valid JSON (${(e as Error).message})`, jsonPath);
     }
   }
-  const ort = opts.ort ?? ((await import('onnxruntime-node')) as unknown as OrtModule);
+  const workers = opts.ortOptions?.workers ?? Math.min(4, availableParallelism());
+  const ort = opts.ort ?? (workers > 0 ? workerOrt(workers) : ((await import('onnxruntime-node')) as unknown as OrtModule));
   return loadOnnxFromBytes(bytes, file, {
     ...opts,
     ort,

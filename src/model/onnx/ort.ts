@@ -10,11 +10,25 @@ import { withExtraOutputs } from './proto.js';
 export interface OrtModule {
   InferenceSession: { create(model: Uint8Array, options?: Ort.InferenceSession.SessionOptions): Promise<Ort.InferenceSession> };
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => Ort.Tensor;
+  /** True when calls on one session may overlap (worker threads); otherwise runs are issued one at a time. */
+  concurrent?: boolean;
 }
 
+/**
+ * Rows per ONNX Runtime call when a batch is split (model outputs only). Measured here, 1 thread,
+ * MobileNet v1 α=0.25: 3.5 ms per image in calls of 8, 4.4 in 16, 9.8 in 64 (large calls fall out
+ * of cache).
+ */
+const CHUNK = 8;
+
 export interface OrtOptions {
-  /** Intra-op threads (default 1: the machine is usually shared with TF.js). */
+  /** Intra-op threads per session (default 1: batches run side by side in workers instead). */
   threads?: number;
+  /**
+   * Node: worker threads running ONNX Runtime, each with its own sessions (default: the number of
+   * cores, at most 4; 0 runs it on the main thread). Ignored in the browser and when `ort` is given.
+   */
+  workers?: number;
   /** onnxruntime-web execution providers, e.g. ['webgpu', 'wasm']. */
   executionProviders?: Ort.InferenceSession.SessionOptions['executionProviders'];
 }
@@ -76,6 +90,34 @@ export class OrtRunner {
       const out = { data: t.data as Float32Array, dims: [...t.dims] };
       t.dispose?.();
       return out;
+    });
+  }
+
+  /**
+   * {@link run} for fetches that all have the batch first (the model's outputs): the batch goes to
+   * ONNX Runtime in calls of {@link CHUNK} rows, at once when the runtime runs calls concurrently.
+   */
+  async runRows(nchw: Float32Array, dims: number[], fetch: string[], extra: { name: string; elemType: number }[] = []): Promise<OrtOutput[]> {
+    const n = dims[0];
+    if (n <= CHUNK) return this.run(nchw, dims, fetch, extra);
+    const per = nchw.length / n;
+    const chunk = (r: number) => this.run(nchw.subarray(r * per, Math.min(n, r + CHUNK) * per), [Math.min(CHUNK, n - r), ...dims.slice(1)], fetch, extra);
+    const parts: OrtOutput[][] = [];
+    if (this.ort.concurrent) {
+      const starts = Array.from({ length: Math.ceil(n / CHUNK) }, (_, i) => i * CHUNK);
+      parts.push(...(await Promise.all(starts.map(chunk))));
+    } else {
+      for (let r = 0; r < n; r += CHUNK) parts.push(await chunk(r));
+    }
+    return fetch.map((_, i) => {
+      const data = new Float32Array(parts.reduce((a, p) => a + p[i].data.length, 0));
+      let at = 0;
+      for (const p of parts) {
+        const d = p[i].data;
+        data.set(d instanceof Float32Array ? d : Float32Array.from(d as ArrayLike<number | bigint>, Number), at);
+        at += d.length;
+      }
+      return { data, dims: [n, ...parts[0][i].dims.slice(1)] };
     });
   }
 

@@ -331,18 +331,21 @@ export async function parseOnnx(bytes: Uint8Array, readExternal?: ExternalReader
 }
 
 /**
- * The model bytes with extra graph outputs appended. A protobuf message followed by another one
- * parses as their merge, so appending `ModelProto{graph: GraphProto{output: [...]}}` adds outputs
- * without re-encoding (or copying the weights through) the model.
+ * The model bytes with `patch` (a partial `ModelProto` as a plain object) appended. A protobuf message
+ * followed by another one parses as their merge (repeated fields concatenate), so this adds graph
+ * outputs, inputs or initializers without re-encoding (or copying the weights through) the model.
  */
-export function withExtraOutputs(bytes: Uint8Array, outputs: { name: string; elemType: number }[]): Uint8Array {
-  const extra = ModelProto.encode(ModelProto.fromObject({
-    graph: { output: outputs.map((o) => ({ name: o.name, type: { tensorType: { elemType: o.elemType } } })) },
-  })).finish();
+export function appendToModel(bytes: Uint8Array, patch: Record<string, unknown>): Uint8Array {
+  const extra = ModelProto.encode(ModelProto.fromObject(patch)).finish();
   const out = new Uint8Array(bytes.byteLength + extra.byteLength);
   out.set(bytes, 0);
   out.set(extra, bytes.byteLength);
   return out;
+}
+
+/** The model bytes with the tensors `outputs` added as graph outputs (see {@link appendToModel}). */
+export function withExtraOutputs(bytes: Uint8Array, outputs: { name: string; elemType: number }[]): Uint8Array {
+  return appendToModel(bytes, { graph: { output: outputs.map((o) => ({ name: o.name, type: { tensorType: { elemType: o.elemType } } })) } });
 }
 
 /** The model re-encoded with external data inlined (for runtimes that are given bytes, not a path). */

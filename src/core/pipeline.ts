@@ -1,0 +1,30 @@
+/**
+ * Batches in flight: a loop that builds a batch, then scores it, hands the scoring here and goes on
+ * building the next one while up to `depth` batches run (on ONNX Runtime's worker threads; with a
+ * TF.js model each run completes before the loop resumes, so nothing changes there).
+ */
+export class Pipeline {
+  private readonly running: Promise<void>[] = [];
+  private error: unknown;
+  private failed = false;
+
+  constructor(private readonly depth = 2) {}
+
+  /** Starts `job`; waits while `depth` jobs are running. Throws the first job's error (after the rest settle). */
+  async add(job: Promise<void>): Promise<void> {
+    this.running.push(job.catch((e: unknown) => {
+      if (!this.failed) {
+        this.failed = true;
+        this.error = e;
+      }
+    }));
+    while (this.running.length >= this.depth) await this.running.shift();
+    if (this.failed) await this.drain();
+  }
+
+  /** Waits for every job; throws the first error. */
+  async drain(): Promise<void> {
+    await Promise.all(this.running.splice(0));
+    if (this.failed) throw this.error;
+  }
+}
