@@ -284,8 +284,8 @@ async function explainBatch(
       const run = await model.split(xs, layer);
       try {
         if (!maps.length) {
-          // Predictions and target scores from one head pass on the unperturbed batch.
-          const outs = tf.tidy(() => run.head(run.activation));
+          // Predictions and target scores from the body's outputs, or one head pass on the unperturbed batch.
+          const outs = run.outputs ?? tf.tidy(() => run.head(run.activation));
           try {
             const cl = tf.tidy(() => classLogits(model, outs[0]).slice([0, 0], [n, -1]));
             k = cl.shape[1];
@@ -298,7 +298,7 @@ async function explainBatch(
               pairs.forEach((p, i) => { p.score = scores[i]; });
             }
           } finally {
-            tf.dispose(outs);
+            if (outs !== run.outputs) tf.dispose(outs);
           }
         }
         if (!pairs.length) { // nothing to explain in this batch (e.g. empty per-image target lists)

@@ -101,7 +101,12 @@ export interface SplitRun {
    * image i). Pure TF.js ops: differentiable with `tf.grad`, synchronous, usable inside `tf.tidy`.
    */
   head(a: tf.Tensor4D, rows?: number[]): tf.Tensor[];
-  /** Frees the activation and anything captured from the body (skip tensors). */
+  /**
+   * Optional: the model's outputs for the batch, when the body's runtime computed them in the same
+   * pass (ONNX Runtime); spares a forward pass of the head for predictions. Owned by the run.
+   */
+  outputs?: tf.Tensor[];
+  /** Frees the activation, the outputs and anything captured from the body (skip tensors). */
   dispose(): void;
 }
 

@@ -208,9 +208,19 @@ export class OnnxExplainableModel implements ExplainableModel {
     const layer = this.resolveLayer(layerName);
     const info = this.layerInfo(layer);
     const { steps, fetch } = this.headOf(layer);
+    // The model's outputs come in the same pass (ORT runs the rest of the graph in a fraction of the
+    // TF.js head's time), so predictions need no head pass.
+    const finals = this.outputTensors.filter((o) => !fetch.includes(o));
+    const all = [...fetch, ...finals];
     const [data, dims] = await this.nchw(x);
-    const outs = await this.runner.run(data, dims, fetch, this.extra(fetch));
-    const vals = outs.map((o, i) => this.stored(o, this.program.meta.get(fetch[i])!));
+    const outs = await this.runner.run(data, dims, all, this.extra(all));
+    const vals = outs.map((o, i) => this.stored(o, this.program.meta.get(all[i])!));
+    const finalVals = vals.splice(fetch.length);
+    const outputs = this.outputTensors.map((o) => {
+      const v = finalVals[finals.indexOf(o)] ?? vals[fetch.indexOf(o)];
+      return tf.tidy(() => this.asOutput(v).clone());
+    });
+    finalVals.forEach((v) => v.t.dispose());
     const [act, ...captured] = vals;
     const n = x.shape[0];
     let activation: tf.Tensor4D;
@@ -251,7 +261,9 @@ export class OnnxExplainableModel implements ExplainableModel {
     return {
       activation,
       head,
+      outputs,
       dispose: () => {
+        tf.dispose(outputs);
         activation.dispose();
         dropped?.dispose();
         captured.forEach((v) => v.t.dispose());
