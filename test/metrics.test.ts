@@ -13,6 +13,7 @@ import {
   auc, averageDrop, baselineImage, borderShare, boxDistance, confidenceChange, deletionInsertion, energyInBoxes, evaluate, imputeNoisyLinear,
   increaseInConfidence, pointingHit, road, seededRandom, type Box, type MetricCase,
 } from '../src/metrics/index.js';
+import { relevanceOrder } from '../src/metrics/common.js';
 
 const S = 96; // image and input size
 const BOX: Box = [64, 64, 87, 87]; // the evidence: class 0's logit is 8·(mean brightness of this box in [0, 1]) − 4
@@ -109,6 +110,15 @@ describe('faithfulness on a model with known evidence', () => {
 });
 
 describe('pieces', () => {
+  it('relevance order: values descending, equal values (0 and −0 too) in pixel order, as a comparison sort', () => {
+    const rand = seededRandom(3);
+    for (const gen of [() => rand() - 0.5, () => Math.round(rand() * 8) / 4 - 1, () => (rand() < 0.5 ? 0 : -0), () => rand() * 1e-38]) {
+      const map = Float32Array.from({ length: 5000 }, gen);
+      const expected = Int32Array.from(map.keys()).sort((a, b) => map[b] - map[a] || a - b);
+      expect(Array.from(relevanceOrder(map))).toEqual(Array.from(expected));
+    }
+  });
+
   it('noisy linear imputation reproduces a linear image inside a hole (noise 0) and adds noise of the given σ', () => {
     const H = 40, W = 50;
     const img = Float32Array.from({ length: H * W * 3 }, (_, i) => { const p = Math.floor(i / 3); return 0.02 * (p % W) - 0.03 * Math.floor(p / W) + (i % 3) * 0.1; });

@@ -147,7 +147,7 @@ describe('ONNX models', () => {
     expect((err as Error).message).not.toContain('\n');
   });
 
-  it('ONNX Runtime in worker threads = on the main thread; a batch of 19 runs in calls of 8 = one by one; disposed models refuse', async () => {
+  it('ONNX Runtime in worker threads = on the main thread; a batch of 19 runs in calls of 8 = one by one; inputs blended by ONNX Runtime = blended in TF.js; disposed models refuse', async () => {
     const file = path.join(MODELS, 'mobilenet_v1_0.25_224.onnx');
     const pooled = await loadOnnxFile(file, { ortOptions: { workers: 2 } });
     const inline = await loadOnnxFile(file, { ortOptions: { workers: 0 } });
@@ -165,11 +165,22 @@ describe('ONNX models', () => {
     expect(tf.tidy(() => maxAbsDiff(a.slice([18], [1]), c))).toBeLessThanOrEqual(1e-4);
     // The rows differ (the batch was not collapsed to one image).
     expect(tf.tidy(() => maxAbsDiff(a.slice([0], [1]), c))).toBeGreaterThan(1e-3);
-    // NCHW input (what perturbation batches are built in) = NHWC input.
-    const nchw = tf.transpose(x, [0, 3, 1, 2]) as tf.Tensor4D;
-    const [d] = await pooled.run(nchw, 'nchw');
-    expect(maxAbsDiff(a, d)).toBeLessThanOrEqual(1e-6);
-    tf.dispose([a, b, c, d, x, last, nchw]);
+    // Blended by ONNX Runtime (Score-CAM's masks, deletion steps) = blended in TF.js, then run.
+    const [, h, w] = x.shape;
+    const to = x.slice([0], [1]);
+    const from = tf.tidy(() => x.slice([18], [1]).reverse(2));
+    const masks = tf.tidy(() => tf.stack(Array.from({ length: 11 }, (_, i) => tf.linspace(0, 1, h * w).reshape([h, w, 1]).pow(i / 3))) as tf.Tensor4D);
+    const blended = tf.tidy(() => from.add(to.sub(from).mul(masks)) as tf.Tensor4D);
+    const [d] = await pooled.runMasked(to, masks, from);
+    const [e] = await inline.run(blended);
+    const [f] = await inline.runMasked(to, masks);
+    const scaled = tf.tidy(() => to.mul(masks)) as tf.Tensor4D;
+    const [g] = await inline.run(scaled);
+    expect(d.shape).toEqual([11, 1000]);
+    expect(maxAbsDiff(d, e)).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(f, g)).toBeLessThanOrEqual(1e-4);
+    expect(tf.tidy(() => maxAbsDiff(d.slice([0], [1]), d.slice([10], [1])))).toBeGreaterThan(1e-2);
+    tf.dispose([a, b, c, d, e, f, g, x, last, to, from, masks, blended, scaled]);
     expect(tf.memory().numTensors).toBe(before);
     pooled.dispose();
     inline.dispose();

@@ -5,7 +5,7 @@
  * outside (`src/explain.ts`); the core never imports the method registry.
  */
 import * as tf from '@tensorflow/tfjs';
-import { blend, layoutFor } from './blend.js';
+import { runMasked } from './blend.js';
 import { GradcamError, type ExplainableModel, type SplitRun } from '../model/types.js';
 import { negated, parseTarget, topK, type ParseOptions, type Target, type TargetSpec } from '../targets/index.js';
 import { WASM_SAFE_GRADIENTS, withGradients } from './gradients.js';
@@ -196,11 +196,7 @@ function perturbationContext(
       return x;
     },
     scoreInputs: scored('in', (x) => model.run(x)),
-    scoreMasked: scored('mask', (masks, m) => {
-      const layout = layoutFor(model);
-      const x = blend(ctx.input(m), masks, layout);
-      return model.run(x, layout).finally(() => x.dispose());
-    }),
+    scoreMasked: scored('mask', (masks, m) => runMasked(model, ctx.input(m), masks)),
     scoreActivations: scored('act', (a, m) => tf.tidy(() => run.head(a, new Array<number>(a.shape[0]).fill(rows[m])))),
   };
   return { ctx, dispose: () => inputs.forEach((x) => x.dispose()) };

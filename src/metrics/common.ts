@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { upsampleMap } from '../core/maps.js';
-import { blend, layoutFor } from '../core/blend.js';
+import { runMasked } from '../core/blend.js';
 import { Pipeline } from '../core/pipeline.js';
 import { classLogits, probabilities } from '../core/outputs.js';
 import type { Grid } from '../core/types.js';
@@ -30,33 +30,36 @@ export interface MetricCase {
 export function classProbabilities(
   model: ExplainableModel, count: number, make: (i: number) => tf.Tensor3D, classes: (i: number) => number, batchSize = 16,
 ): Promise<Float32Array> {
-  return probabilities_(model, count, 'nhwc', (start, n) => tf.stack(Array.from({ length: n }, (_, j) => make(start + j))) as tf.Tensor4D, classes, batchSize);
+  return probabilities_(model, count, (start, n) => {
+    const x = tf.tidy(() => tf.stack(Array.from({ length: n }, (_, j) => make(start + j))) as tf.Tensor4D);
+    return model.run(x).finally(() => x.dispose());
+  }, classes, batchSize);
 }
 
 /**
  * {@link classProbabilities} of the inputs `from + (to − from) · mask(i)` (`to`, `from` `[H, W, 3]`,
- * `mask(i)` `[H, W]`), built in the layout the model runs fastest: deletion and insertion steps.
+ * `mask(i)` `[H, W]`), blended by the model's runtime where it can: deletion and insertion steps.
  */
 export function blendProbabilities(
   model: ExplainableModel, from: tf.Tensor3D, to: tf.Tensor3D, count: number, mask: (i: number) => tf.Tensor2D, classIndex: number, batchSize = 16,
 ): Promise<Float32Array> {
-  const layout = layoutFor(model);
-  return probabilities_(model, count, layout, (start, n) => {
-    const masks = tf.stack(Array.from({ length: n }, (_, j) => mask(start + j))).expandDims(3) as tf.Tensor4D;
-    return blend(to.expandDims(0) as tf.Tensor4D, masks, layout, from.expandDims(0) as tf.Tensor4D);
-  }, () => classIndex, batchSize);
+  const [t, f] = tf.tidy(() => [to.expandDims(0) as tf.Tensor4D, from.expandDims(0) as tf.Tensor4D]);
+  return probabilities_(model, count, (start, n) => {
+    const masks = tf.tidy(() => tf.stack(Array.from({ length: n }, (_, j) => mask(start + j))).expandDims(3) as tf.Tensor4D);
+    return runMasked(model, t, masks, f).finally(() => masks.dispose());
+  }, () => classIndex, batchSize).finally(() => tf.dispose([t, f]));
 }
 
+/** Probabilities of `classes(i)` from the outputs of `forward(start, n)`, the next batch started while one runs. */
 async function probabilities_(
-  model: ExplainableModel, count: number, layout: 'nhwc' | 'nchw', batch: (start: number, n: number) => tf.Tensor4D,
+  model: ExplainableModel, count: number, forward: (start: number, n: number) => Promise<tf.Tensor[]>,
   classes: (i: number) => number, batchSize: number,
 ): Promise<Float32Array> {
   const out = new Float32Array(count);
   const pipeline = new Pipeline();
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
-    const x = tf.tidy(() => batch(start, n));
-    await pipeline.add(model.run(x, layout).finally(() => x.dispose()).then(async (outs) => {
+    await pipeline.add(forward(start, n).then(async (outs) => {
       const logits = tf.tidy(() => classLogits(model, outs[0]));
       tf.dispose(outs);
       const k = logits.shape[1];
@@ -108,7 +111,37 @@ export function inputMap(cam: Grid, size: [number, number]): Float32Array {
 
 /** Pixel indices from most to least relevant (ties in index order, so the order is deterministic). */
 export function relevanceOrder(map: Float32Array): Int32Array {
-  return Int32Array.from(map.keys()).sort((a, b) => map[b] - map[a] || a - b);
+  // A stable LSD radix sort (4 passes of 8 bits) on keys that order as the values do, descending:
+  // equal values keep pixel order. 50 176 pixels: ~1 ms, where a comparison sort takes ~35.
+  const n = map.length;
+  const values = new Float32Array(n);
+  const bits = new Uint32Array(values.buffer);
+  let keys = new Uint32Array(n);
+  let order = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    values[i] = map[i] === 0 ? 0 : map[i]; // -0 ties with 0
+    keys[i] = bits[i] & 0x80000000 ? bits[i] : ~(bits[i] | 0x80000000) >>> 0;
+    order[i] = i;
+  }
+  let nextKeys = new Uint32Array(n);
+  let nextOrder = new Int32Array(n);
+  const count = new Uint32Array(256);
+  for (let shift = 0; shift < 32; shift += 8) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(keys[i] >>> shift) & 255]++;
+    for (let b = 0, at = 0; b < 256; b++) {
+      const c = count[b];
+      count[b] = at;
+      at += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const at = count[(keys[i] >>> shift) & 255]++;
+      nextKeys[at] = keys[i];
+      nextOrder[at] = order[i];
+    }
+    [keys, nextKeys, order, nextOrder] = [nextKeys, keys, nextOrder, order];
+  }
+  return order;
 }
 
 /** Area under a curve sampled at equal steps on [0, 1] (trapezoid rule). */

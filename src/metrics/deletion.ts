@@ -40,20 +40,26 @@ export async function deletionInsertion(model: ExplainableModel, cases: MetricCa
     const rank = new Int32Array(order.length);
     order.forEach((p, r) => { rank[p] = r; });
     const counts = Array.from({ length: steps + 1 }, (_, k) => Math.min(H * W, Math.ceil((k * H * W) / steps)));
-    const [x, rankT, del, ins] = tf.tidy(() => {
+    const [x, del, ins] = tf.tidy(() => {
       const x = inputTensor(c);
-      return [x, tf.tensor2d(rank, [H, W], 'int32'),
-        baselineImage(x, opts.deletionBaseline ?? 'zero'), baselineImage(x, opts.insertionBaseline ?? 'blur')];
+      return [x, baselineImage(x, opts.deletionBaseline ?? 'zero'), baselineImage(x, opts.insertionBaseline ?? 'blur')];
     });
     try {
       // Point k of each curve: pixel p is "taken" when rank[p] < counts[k]. Deletion goes from the image
       // to its baseline, insertion from its baseline to the image.
-      const taken = (k: number) => tf.less(rankT, counts[k]).toFloat() as tf.Tensor2D;
-      const deletion = Array.from(await blendProbabilities(model, x, del, steps + 1, taken, c.classIndex, opts.batchSize));
-      const insertion = Array.from(await blendProbabilities(model, ins, x, steps + 1, taken, c.classIndex, opts.batchSize));
+      const taken = (k: number) => {
+        const m = new Float32Array(H * W);
+        for (let p = 0; p < m.length; p++) m[p] = rank[p] < counts[k] ? 1 : 0;
+        return tf.tensor2d(m, [H, W]);
+      };
+      // Both curves at once: their batches share the pipeline to the model's runtime.
+      const [deletion, insertion] = (await Promise.all([
+        blendProbabilities(model, x, del, steps + 1, taken, c.classIndex, opts.batchSize),
+        blendProbabilities(model, ins, x, steps + 1, taken, c.classIndex, opts.batchSize),
+      ])).map((v) => Array.from(v));
       out.push({ deletion, insertion, deletionAuc: auc(deletion), insertionAuc: auc(insertion) });
     } finally {
-      tf.dispose([x, rankT, del, ins]);
+      tf.dispose([x, del, ins]);
     }
   }
   return out;

@@ -64,16 +64,14 @@ export interface ExplainableModel {
   readonly defaultLayer: string;
   /** Resolves `'auto'` or a (possibly short) layer name; throws {@link GradcamError} listing candidates. */
   resolveLayer(name?: string): string;
+  /** Forward pass only: every output for a preprocessed NHWC batch. The caller disposes them. */
+  run(x: tf.Tensor4D): Promise<tf.Tensor[]>;
   /**
-   * Set (to `'nchw'`) by models whose runtime takes channels-first input (ONNX): `run` then also
-   * accepts `[B, ch, H, W]` batches, which spare it a transpose per call.
+   * Optional: `run` on `from + (to − from) · mask` for each mask (`to`, `from` `[1, H, W, ch]`,
+   * `from` absent = 0; `masks` `[B, H, W, 1]`), for runtimes that blend faster than TF.js can build
+   * and hand over the batch (ONNX Runtime). Without it the core blends and calls `run`.
    */
-  readonly inputLayout?: 'nchw';
-  /**
-   * Forward pass only: every output for a preprocessed batch, NHWC, or NCHW when `layout` is
-   * `'nchw'` (only for models whose `inputLayout` says so). The caller disposes them.
-   */
-  run(x: tf.Tensor4D, layout?: 'nhwc' | 'nchw'): Promise<tf.Tensor[]>;
+  runMasked?(to: tf.Tensor4D, masks: tf.Tensor4D, from?: tf.Tensor4D): Promise<tf.Tensor[]>;
   /**
    * Runs the body up to `layer` and returns the activation and the differentiable rest. `x` must stay
    * alive until the returned run is disposed (a head may read it).

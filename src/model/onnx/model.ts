@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GradcamError, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type SplitRun } from '../types.js';
 import { disposeProgram, execute, stepsFor, type Program, type Step, type ValueMeta } from './graph.js';
 import { toPlain, type Val } from './ops.js';
-import type { OrtOutput, OrtRunner } from './ort.js';
+import type { OrtBlend, OrtFeed, OrtOutput, OrtRunner } from './ort.js';
 
 export interface TokenOption { grid: [number, number]; drop: number }
 
@@ -46,7 +46,6 @@ export interface OnnxModelParts {
 
 export class OnnxExplainableModel implements ExplainableModel {
   readonly format = 'onnx' as const;
-  readonly inputLayout = 'nchw' as const;
   readonly name: string;
   readonly source: string;
   readonly labels: string[];
@@ -130,15 +129,15 @@ export class OnnxExplainableModel implements ExplainableModel {
     return this.layers.find((l) => l.name === name)!;
   }
 
-  /** NCHW data of a batch for ONNX Runtime (an NHWC batch is transposed: one transpose per call). */
-  private async nchw(x: tf.Tensor4D, layout: 'nhwc' | 'nchw' = 'nhwc'): Promise<[Float32Array, number[]]> {
-    const [n, h, w, c] = layout === 'nchw' ? [x.shape[0], x.shape[2], x.shape[3], x.shape[1]] : x.shape;
+  /** NCHW data of an NHWC batch for ONNX Runtime (one transpose per call). */
+  private async nchw(x: tf.Tensor4D): Promise<OrtFeed> {
+    const [n, h, w, c] = x.shape;
     const wanted = this.program.meta.get(this.program.input)!.shape[1];
     if (c !== (wanted ?? c)) throw new GradcamError(`the model wants ${wanted} input channels, got ${c}`, this.source);
-    const t = layout === 'nchw' ? x : tf.transpose(x, [0, 3, 1, 2]);
+    const t = tf.transpose(x, [0, 3, 1, 2]);
     const data = (await t.data()) as Float32Array;
-    if (t !== x) t.dispose();
-    return [data, [n, c, h, w]];
+    t.dispose();
+    return { data, dims: [n, c, h, w] };
   }
 
   /** An ORT output as a stored TF.js tensor of `meta`'s layout. */
@@ -161,11 +160,26 @@ export class OnnxExplainableModel implements ExplainableModel {
     return v.t.rank === 4 ? tf.transpose(v.t, [0, 2, 3, 1]) : v.t;
   }
 
-  /** Forward pass on ONNX Runtime: every output for a preprocessed NHWC (or NCHW) batch. */
-  async run(x: tf.Tensor4D, layout: 'nhwc' | 'nchw' = 'nhwc'): Promise<tf.Tensor[]> {
+  /** Forward pass on ONNX Runtime: every output for a preprocessed NHWC batch. */
+  async run(x: tf.Tensor4D): Promise<tf.Tensor[]> {
     this.check();
-    const [data, dims] = await this.nchw(x, layout);
-    const outs = await this.runner.runRows(data, dims, this.outputTensors, this.extra(this.outputTensors));
+    return this.outputsOf(await this.runner.runRows(await this.nchw(x), this.outputTensors, this.extra(this.outputTensors)));
+  }
+
+  /**
+   * `run` on `from + (to − from) · mask` for each mask, blended by ONNX Runtime itself (a session of
+   * the model with that blend in front of its input): per row only the mask `[H, W]` crosses over.
+   */
+  async runMasked(to: tf.Tensor4D, masks: tf.Tensor4D, from?: tf.Tensor4D): Promise<tf.Tensor[]> {
+    this.check();
+    const [b, h, w] = masks.shape;
+    const blend: OrtBlend = { to: await this.nchw(to), ...(from ? { from: await this.nchw(from) } : {}) };
+    const mask = { data: (await masks.data()) as Float32Array, dims: [b, 1, h, w] };
+    return this.outputsOf(await this.runner.runRows(mask, this.outputTensors, this.extra(this.outputTensors), blend));
+  }
+
+  /** ORT's outputs of the model as TF.js tensors (4-D ones NHWC). */
+  private outputsOf(outs: OrtOutput[]): tf.Tensor[] {
     return outs.map((o) => {
       const t = tf.tensor(o.data instanceof Float32Array ? o.data : Float32Array.from(o.data as ArrayLike<number>, Number), o.dims);
       if (t.rank !== 4) return t;
@@ -212,8 +226,7 @@ export class OnnxExplainableModel implements ExplainableModel {
     // TF.js head's time), so predictions need no head pass.
     const finals = this.outputTensors.filter((o) => !fetch.includes(o));
     const all = [...fetch, ...finals];
-    const [data, dims] = await this.nchw(x);
-    const outs = await this.runner.run(data, dims, all, this.extra(all));
+    const outs = await this.runner.run(await this.nchw(x), all, this.extra(all));
     const vals = outs.map((o, i) => this.stored(o, this.program.meta.get(all[i])!));
     const finalVals = vals.splice(fetch.length);
     const outputs = this.outputTensors.map((o) => {

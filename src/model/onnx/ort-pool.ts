@@ -87,9 +87,6 @@ class PoolWorker {
   }
 }
 
-/** A feed's data as an ArrayBuffer of its own (transferred to the worker, not copied). */
-const ownBuffer = (d: Float32Array): Float32Array =>
-  d.byteOffset === 0 && d.byteLength === d.buffer.byteLength && d.buffer instanceof ArrayBuffer ? d : d.slice();
 
 class PoolTensor {
   constructor(readonly type: 'float32', readonly data: Float32Array, readonly dims: readonly number[]) {}
@@ -127,7 +124,8 @@ export function workerOrt(size: number): OrtModule {
       return {
         async run(feeds: Record<string, PoolTensor>, fetches: string[]) {
           const w = all.reduce((a, b) => (b.load < a.load ? b : a));
-          const sent = Object.entries(feeds).map(([name, t]) => [name, ownBuffer(t.data), t.dims] as const);
+          // Copies, transferred: a feed may be a view of a larger batch, or be sent again (a blend's image).
+          const sent = Object.entries(feeds).map(([name, t]) => [name, t.data.slice(), t.dims] as const);
           const outs = (await w.call({ op: 'run', sid, feeds: sent, fetches }, sent.map((f) => f[1].buffer as ArrayBuffer))) as [Float32Array, number[]][];
           return Object.fromEntries(fetches.map((n, i) => [n, { data: outs[i][0], dims: outs[i][1] }]));
         },

@@ -4,7 +4,7 @@
  */
 import type * as Ort from 'onnxruntime-common';
 import { GradcamError } from '../types.js';
-import { withExtraOutputs } from './proto.js';
+import { BLEND_INPUTS, withBlendedInput, withExtraOutputs } from './proto.js';
 
 /** The parts of `onnxruntime-node` / `onnxruntime-web` we use. */
 export interface OrtModule {
@@ -34,10 +34,15 @@ export interface OrtOptions {
 }
 
 export interface OrtOutput { data: Float32Array; dims: number[] }
+/** A float tensor for ONNX Runtime. */
+export type OrtFeed = OrtOutput;
+/** The whole images of a blended run (see {@link withBlendedInput}): `to` and `from` (absent = 0), `[1, C, H, W]`. */
+export interface OrtBlend { to: OrtFeed; from?: OrtFeed }
+type Extra = { name: string; elemType: number }[];
 
 /**
- * Sessions over one model: the plain model for forward passes, and per set of extra outputs a
- * session of the model with those tensors added as graph outputs (created on first use, kept).
+ * Sessions over one model: the plain model for forward passes, and per set of extra outputs (and
+ * for the blended input) a session of the edited model (created on first use, kept).
  */
 export class OrtRunner {
   private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
@@ -51,12 +56,14 @@ export class OrtRunner {
     private readonly opts: OrtOptions = {},
   ) {}
 
-  private session(extra: { name: string; elemType: number }[]): Promise<Ort.InferenceSession> {
+  private session(extra: Extra, blend?: OrtBlend): Promise<Ort.InferenceSession> {
     if (this.disposed) throw new GradcamError('the model was disposed', this.source);
-    const key = extra.map((e) => e.name).sort().join('\n');
+    const variant = !blend ? '' : blend.from ? 'blend:' : 'scale:';
+    const key = `${variant}${extra.map((e) => e.name).sort().join('\n')}`;
     let s = this.sessions.get(key);
     if (!s) {
-      const bytes = extra.length ? withExtraOutputs(this.bytes, extra) : this.bytes;
+      const base = blend ? withBlendedInput(this.bytes, this.inputName, !!blend.from) : this.bytes;
+      const bytes = extra.length ? withExtraOutputs(base, extra) : base;
       s = this.ort.InferenceSession.create(bytes, {
         intraOpNumThreads: this.opts.threads ?? 1,
         interOpNumThreads: 1,
@@ -78,12 +85,16 @@ export class OrtRunner {
   }
 
   /**
-   * Runs the model on an NCHW float batch and returns `fetch` (graph outputs, or any float tensor
-   * of the graph: these are added as extra outputs).
+   * Runs the model on an NCHW float batch `x` and returns `fetch` (graph outputs, or any float
+   * tensor of the graph: these are added as extra outputs). With `blend`, `x` is the masks
+   * `[B, 1, H, W]` and the model runs on `from + (to − from) · mask` (see {@link withBlendedInput}).
    */
-  async run(nchw: Float32Array, dims: number[], fetch: string[], extra: { name: string; elemType: number }[] = []): Promise<OrtOutput[]> {
-    const session = await this.session(extra);
-    const feeds = { [this.inputName]: new this.ort.Tensor('float32', nchw, dims) };
+  async run(x: OrtFeed, fetch: string[], extra: Extra = [], blend?: OrtBlend): Promise<OrtOutput[]> {
+    const session = await this.session(extra, blend);
+    const tensor = (f: OrtFeed) => new this.ort.Tensor('float32', f.data, f.dims);
+    const feeds = blend
+      ? { [BLEND_INPUTS.to]: tensor(blend.to), [BLEND_INPUTS.mask]: tensor(x), ...(blend.from ? { [BLEND_INPUTS.from]: tensor(blend.from) } : {}) }
+      : { [this.inputName]: tensor(x) };
     const result = await session.run(feeds, fetch);
     return fetch.map((name) => {
       const t = result[name];
@@ -97,11 +108,14 @@ export class OrtRunner {
    * {@link run} for fetches that all have the batch first (the model's outputs): the batch goes to
    * ONNX Runtime in calls of {@link CHUNK} rows, at once when the runtime runs calls concurrently.
    */
-  async runRows(nchw: Float32Array, dims: number[], fetch: string[], extra: { name: string; elemType: number }[] = []): Promise<OrtOutput[]> {
-    const n = dims[0];
-    if (n <= CHUNK) return this.run(nchw, dims, fetch, extra);
-    const per = nchw.length / n;
-    const chunk = (r: number) => this.run(nchw.subarray(r * per, Math.min(n, r + CHUNK) * per), [Math.min(CHUNK, n - r), ...dims.slice(1)], fetch, extra);
+  async runRows(x: OrtFeed, fetch: string[], extra: Extra = [], blend?: OrtBlend): Promise<OrtOutput[]> {
+    const n = x.dims[0];
+    if (n <= CHUNK) return this.run(x, fetch, extra, blend);
+    const per = x.data.length / n;
+    const chunk = (r: number) => {
+      const rows = Math.min(CHUNK, n - r);
+      return this.run({ data: x.data.subarray(r * per, (r + rows) * per), dims: [rows, ...x.dims.slice(1)] }, fetch, extra, blend);
+    };
     const parts: OrtOutput[][] = [];
     if (this.ort.concurrent) {
       const starts = Array.from({ length: Math.ceil(n / CHUNK) }, (_, i) => i * CHUNK);

@@ -336,16 +336,75 @@ export async function parseOnnx(bytes: Uint8Array, readExternal?: ExternalReader
  * outputs, inputs or initializers without re-encoding (or copying the weights through) the model.
  */
 export function appendToModel(bytes: Uint8Array, patch: Record<string, unknown>): Uint8Array {
-  const extra = ModelProto.encode(ModelProto.fromObject(patch)).finish();
-  const out = new Uint8Array(bytes.byteLength + extra.byteLength);
-  out.set(bytes, 0);
-  out.set(extra, bytes.byteLength);
-  return out;
+  return concat([bytes, ModelProto.encode(ModelProto.fromObject(patch)).finish()]);
 }
 
 /** The model bytes with the tensors `outputs` added as graph outputs (see {@link appendToModel}). */
 export function withExtraOutputs(bytes: Uint8Array, outputs: { name: string; elemType: number }[]): Uint8Array {
   return appendToModel(bytes, { graph: { output: outputs.map((o) => ({ name: o.name, type: { tensorType: { elemType: o.elemType } } })) } });
+}
+
+/** Names of the inputs of a model made by {@link withBlendedInput}. */
+export const BLEND_INPUTS = { to: 'gradcam::to', from: 'gradcam::from', mask: 'gradcam::mask' } as const;
+
+/** Each top-level field of a protobuf message: its number and the raw bytes of the whole field. */
+function wireFields(buf: Uint8Array): { id: number; raw: Uint8Array; body?: Uint8Array }[] {
+  const r = protobuf.Reader.create(buf);
+  const out: { id: number; raw: Uint8Array; body?: Uint8Array }[] = [];
+  while (r.pos < r.len) {
+    const start = r.pos;
+    const tag = r.uint32();
+    let body: Uint8Array | undefined;
+    if ((tag & 7) === 2) {
+      const len = r.uint32();
+      body = buf.subarray(r.pos, r.pos + len);
+      r.skip(len);
+    } else {
+      r.skipType(tag & 7);
+    }
+    out.push({ id: tag >>> 3, raw: buf.subarray(start, r.pos), body });
+  }
+  return out;
+}
+
+/**
+ * The model with its image input `input` replaced by `from + (to − from) · mask` (or `to · mask`
+ * without `from`): inputs {@link BLEND_INPUTS} `to`, `from` `[1, C, H, W]` and `mask` `[B, 1, H, W]`,
+ * so that ONNX Runtime builds Score-CAM's masked copies and deletion/insertion steps itself (one
+ * small mask per row is sent instead of a whole image). The graph is edited at the wire level:
+ * every field this code does not know (functions, docs, sparse weights) passes through untouched.
+ */
+export function withBlendedInput(bytes: Uint8Array, input: string, withFrom: boolean): Uint8Array {
+  const ValueInfo = root.lookupType('onnx.ValueInfoProto');
+  const Graph = root.lookupType('onnx.GraphProto');
+  const { to, from, mask } = BLEND_INPUTS;
+  const d = `${to}-${from}`;
+  const s = `(${d})*${mask}`;
+  const node = (opType: string, inputs: string[], output: string) => ({ name: `gradcam::${opType}`, opType, input: inputs, output: [output] });
+  const nodes = withFrom ? [node('Sub', [to, from], d), node('Mul', [d, mask], s), node('Add', [from, s], input)] : [node('Mul', [to, mask], input)];
+  const head = Graph.encode(Graph.fromObject({ node: nodes })).finish();
+  const inputs = withFrom ? [to, from, mask] : [to, mask];
+  const tail = Graph.encode(Graph.fromObject({ input: inputs.map((name) => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } })) })).finish();
+  const parts: Uint8Array[] = [];
+  for (const f of wireFields(bytes)) {
+    if (f.id !== 7 || !f.body) {
+      parts.push(f.raw);
+      continue;
+    }
+    const kept = wireFields(f.body).filter((g) => !(g.id === 11 && g.body && (ValueInfo.decode(g.body) as unknown as { name: string }).name === input));
+    parts.push(protobuf.Writer.create().uint32((7 << 3) | 2).bytes(concat([head, ...kept.map((g) => g.raw), tail])).finish());
+  }
+  return concat(parts);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** The model re-encoded with external data inlined (for runtimes that are given bytes, not a path). */
