@@ -147,7 +147,7 @@ describe('ONNX models', () => {
     expect((err as Error).message).not.toContain('\n');
   });
 
-  it('ONNX Runtime in worker threads = on the main thread; a batch of 19 runs in calls of 8 = one by one; inputs blended by ONNX Runtime = blended in TF.js; disposed models refuse', async () => {
+  it('ONNX Runtime in worker threads = on the main thread; a batch of 19 runs in calls of 8 = one by one; inputs blended by ONNX Runtime = blended in TF.js (cached blend images too); disposed models refuse', async () => {
     const file = path.join(MODELS, 'mobilenet_v1_0.25_224.onnx');
     const pooled = await loadOnnxFile(file, { ortOptions: { workers: 2 } });
     const inline = await loadOnnxFile(file, { ortOptions: { workers: 0 } });
@@ -180,7 +180,16 @@ describe('ONNX models', () => {
     expect(maxAbsDiff(d, e)).toBeLessThanOrEqual(1e-4);
     expect(maxAbsDiff(f, g)).toBeLessThanOrEqual(1e-4);
     expect(tf.tidy(() => maxAbsDiff(d.slice([0], [1]), d.slice([10], [1])))).toBeGreaterThan(1e-2);
-    tf.dispose([a, b, c, d, e, f, g, x, last, to, from, masks, blended, scaled]);
+    // Blend images are sent once per worker and cached (8 each): 10 images, then the first again.
+    const images = Array.from({ length: 10 }, (_, i) => x.slice([i], [1]));
+    const two = masks.slice([3], [2]);
+    for (const k of [...images.keys(), 0]) {
+      const [p] = await pooled.runMasked(images[k], two);
+      const [q] = await inline.runMasked(images[k], two);
+      expect(maxAbsDiff(p, q)).toBeLessThanOrEqual(1e-4);
+      tf.dispose([p, q]);
+    }
+    tf.dispose([a, b, c, d, e, f, g, x, last, to, from, masks, blended, scaled, two, ...images]);
     expect(tf.memory().numTensors).toBe(before);
     pooled.dispose();
     inline.dispose();

@@ -12,7 +12,11 @@ export class Pipeline {
 
   constructor(private readonly depth = 4) {}
 
-  /** Starts `job`; waits while `depth` jobs are running. Throws the first job's error (after the rest settle). */
+  /**
+   * Starts `job`; waits while `depth` jobs are running. Throws the first job's error (after the rest
+   * settle). Always yields to the event loop once, so that the job's chain of promises reaches its
+   * runtime (a worker's message) before the caller builds the next batch.
+   */
   async add(job: Promise<void>): Promise<void> {
     this.running.push(job.catch((e: unknown) => {
       if (!this.failed) {
@@ -20,6 +24,7 @@ export class Pipeline {
         this.error = e;
       }
     }));
+    await nextTask();
     while (this.running.length >= this.depth) await this.running.shift();
     if (this.failed) await this.drain();
   }
@@ -29,4 +34,17 @@ export class Pipeline {
     await Promise.all(this.running.splice(0));
     if (this.failed) throw this.error;
   }
+}
+
+/** Resolves in a later task of the event loop (after every pending promise callback). */
+export function nextTask(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(0);
+  });
 }

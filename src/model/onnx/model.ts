@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GradcamError, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type SplitRun } from '../types.js';
 import { disposeProgram, execute, stepsFor, type Program, type Step, type ValueMeta } from './graph.js';
 import { toPlain, type Val } from './ops.js';
-import type { OrtBlend, OrtFeed, OrtOutput, OrtRunner } from './ort.js';
+import type { OrtFeed, OrtOutput, OrtRunner } from './ort.js';
 
 export interface TokenOption { grid: [number, number]; drop: number }
 
@@ -20,6 +20,15 @@ export function tokenGrid(n: number): TokenOption | undefined {
     if (s > 1 && s * s === n - drop) return { grid: [s, s], drop };
   }
   return undefined;
+}
+
+/** A tensor's data (a buffer of its own, as ONNX Runtime's feeds need) with `dims`; disposes it. */
+async function download(t: tf.Tensor, dims: number[] = t.shape): Promise<OrtFeed> {
+  try {
+    return { data: (await t.data()) as Float32Array, dims };
+  } finally {
+    t.dispose();
+  }
 }
 
 /** NHWC shape of a logical 4-D shape. */
@@ -60,6 +69,7 @@ export class OnnxExplainableModel implements ExplainableModel {
   private readonly outputTensors: string[];
   private readonly fullSteps: Step[];
   private readonly heads = new Map<string, { steps: Step[]; fetch: string[] }>();
+  private readonly images = new WeakMap<tf.Tensor, Promise<OrtFeed>>();
   private disposed = false;
 
   constructor(parts: OnnxModelParts) {
@@ -129,15 +139,12 @@ export class OnnxExplainableModel implements ExplainableModel {
     return this.layers.find((l) => l.name === name)!;
   }
 
-  /** NCHW data of an NHWC batch for ONNX Runtime (one transpose per call). */
-  private async nchw(x: tf.Tensor4D): Promise<OrtFeed> {
-    const [n, h, w, c] = x.shape;
+  /** NCHW data of rows `r … r+rows−1` (default all) of an NHWC batch, for ONNX Runtime. */
+  private async nchw(x: tf.Tensor4D, r = 0, rows = x.shape[0]): Promise<OrtFeed> {
+    const c = x.shape[3];
     const wanted = this.program.meta.get(this.program.input)!.shape[1];
     if (c !== (wanted ?? c)) throw new GradcamError(`the model wants ${wanted} input channels, got ${c}`, this.source);
-    const t = tf.transpose(x, [0, 3, 1, 2]);
-    const data = (await t.data()) as Float32Array;
-    t.dispose();
-    return { data, dims: [n, c, h, w] };
+    return download(tf.tidy(() => tf.transpose(rows === x.shape[0] ? x : x.slice([r], [rows]), [0, 3, 1, 2])));
   }
 
   /** An ORT output as a stored TF.js tensor of `meta`'s layout. */
@@ -160,10 +167,18 @@ export class OnnxExplainableModel implements ExplainableModel {
     return v.t.rank === 4 ? tf.transpose(v.t, [0, 2, 3, 1]) : v.t;
   }
 
+  /** A blend image's NCHW data, made once per tensor (tensors are immutable) and fed again by identity. */
+  private image(x: tf.Tensor4D): Promise<OrtFeed> {
+    let f = this.images.get(x);
+    if (!f) this.images.set(x, f = this.nchw(x));
+    return f;
+  }
+
   /** Forward pass on ONNX Runtime: every output for a preprocessed NHWC batch. */
   async run(x: tf.Tensor4D): Promise<tf.Tensor[]> {
     this.check();
-    return this.outputsOf(await this.runner.runRows(await this.nchw(x), this.outputTensors, this.extra(this.outputTensors)));
+    const outs = await this.runner.runRows(x.shape[0], async (r, rows) => ({ x: await this.nchw(x, r, rows) }), this.outputTensors, this.extra(this.outputTensors));
+    return this.outputsOf(outs);
   }
 
   /**
@@ -172,10 +187,12 @@ export class OnnxExplainableModel implements ExplainableModel {
    */
   async runMasked(to: tf.Tensor4D, masks: tf.Tensor4D, from?: tf.Tensor4D): Promise<tf.Tensor[]> {
     this.check();
-    const [b, h, w] = masks.shape;
-    const blend: OrtBlend = { to: await this.nchw(to), ...(from ? { from: await this.nchw(from) } : {}) };
-    const mask = { data: (await masks.data()) as Float32Array, dims: [b, 1, h, w] };
-    return this.outputsOf(await this.runner.runRows(mask, this.outputTensors, this.extra(this.outputTensors), blend));
+    const outs = await this.runner.runRows(masks.shape[0], async (r, rows) => ({
+      // [rows, H, W, 1] is laid out as [rows, 1, H, W].
+      x: await download(rows === masks.shape[0] ? masks.clone() : masks.slice([r], [rows]), [rows, 1, ...masks.shape.slice(1, 3)]),
+      blend: { to: await this.image(to), ...(from ? { from: await this.image(from) } : {}) },
+    }), this.outputTensors, this.extra(this.outputTensors));
+    return this.outputsOf(outs);
   }
 
   /** ORT's outputs of the model as TF.js tensors (4-D ones NHWC). */

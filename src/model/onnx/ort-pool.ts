@@ -6,6 +6,10 @@
  * a batch runs, and two workers run two batches at once on two cores: on MobileNet v1 α=0.25,
  * one session runs 8 images in ~3.5 ms each; two workers side by side ~5 ms each, 2.5 ms of wall
  * time per image. Every worker holds its own session of each model the runner creates.
+ *
+ * Feeds cross by transfer (no copy) when they are consumed (see `OrtRunner.run`); feeds made with
+ * `keep` (the whole images a blended run reuses for every batch) cross once per worker and are
+ * then named by a key from the worker's small cache.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -17,14 +21,19 @@ const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ort);
 const sessions = new Map();
+const images = new Map();
 parentPort.on('message', async (m) => {
+  for (const k of m.drop || []) images.delete(k);
   try {
     if (m.op === 'create') {
       sessions.set(m.sid, await ort.InferenceSession.create(m.bytes, m.options));
       parentPort.postMessage({ id: m.id });
     } else if (m.op === 'run') {
       const feeds = {};
-      for (const [name, data, dims] of m.feeds) feeds[name] = new ort.Tensor('float32', data, dims);
+      for (const [name, data, dims, key] of m.feeds) {
+        if (key !== undefined) images.set(key, data);
+        feeds[name] = new ort.Tensor('float32', typeof data === 'number' ? images.get(data) : data, dims);
+      }
       const result = await sessions.get(m.sid).run(feeds, m.fetches);
       const outs = m.fetches.map((n) => [result[n].data, result[n].dims, result[n].type]);
       parentPort.postMessage({ id: m.id, outs }, outs.map((o) => o[0].buffer));
@@ -41,8 +50,13 @@ parentPort.on('message', async (m) => {
 
 interface Pending { resolve(v: unknown): void; reject(e: Error): void }
 
+/** Kept feeds a worker holds, oldest first (at most this many). */
+const KEPT_PER_WORKER = 8;
+
 class PoolWorker {
   private readonly worker: Worker;
+  /** Keys of the kept feeds this worker holds, oldest first. */
+  readonly images: number[] = [];
   private readonly pending = new Map<number, Pending>();
   private next = 0;
   private failed?: Error;
@@ -89,7 +103,7 @@ class PoolWorker {
 
 
 class PoolTensor {
-  constructor(readonly type: 'float32', readonly data: Float32Array, readonly dims: readonly number[]) {}
+  constructor(readonly type: 'float32', readonly data: Float32Array, readonly dims: readonly number[], readonly keep = false) {}
 }
 
 /**
@@ -102,6 +116,8 @@ export function workerOrt(size: number): OrtModule {
   let workers: PoolWorker[] = [];
   let sessions = 0;
   let nextSid = 0;
+  const keys = new WeakMap<Float32Array, number>();
+  let nextKey = 0;
   const InferenceSession = {
     async create(model: Uint8Array, options?: Ort.InferenceSession.SessionOptions) {
       if (!workers.length) workers = Array.from({ length: Math.max(1, size) }, () => new PoolWorker(ortPath));
@@ -124,9 +140,24 @@ export function workerOrt(size: number): OrtModule {
       return {
         async run(feeds: Record<string, PoolTensor>, fetches: string[]) {
           const w = all.reduce((a, b) => (b.load < a.load ? b : a));
-          // Copies, transferred: a feed may be a view of a larger batch, or be sent again (a blend's image).
-          const sent = Object.entries(feeds).map(([name, t]) => [name, t.data.slice(), t.dims] as const);
-          const outs = (await w.call({ op: 'run', sid, feeds: sent, fetches }, sent.map((f) => f[1].buffer as ArrayBuffer))) as [Float32Array, number[]][];
+          const transfer: ArrayBuffer[] = [];
+          const drop: number[] = [];
+          const sent = Object.entries(feeds).map(([name, t]) => {
+            if (t.keep) {
+              let key = keys.get(t.data);
+              if (key === undefined) keys.set(t.data, key = nextKey++);
+              if (w.images.includes(key)) return [name, key, t.dims];
+              w.images.push(key);
+              if (w.images.length > KEPT_PER_WORKER) drop.push(w.images.shift()!);
+              return [name, t.data, t.dims, key];
+            }
+            // Consumed: an array over its whole buffer moves without a copy (copying megabytes costs
+            // about what running them does); a view is copied.
+            const d = t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength ? t.data : t.data.slice();
+            transfer.push(d.buffer as ArrayBuffer);
+            return [name, d, t.dims];
+          });
+          const outs = (await w.call({ op: 'run', sid, feeds: sent, fetches, drop }, transfer)) as [Float32Array, number[]][];
           return Object.fromEntries(fetches.map((n, i) => [n, { data: outs[i][0], dims: outs[i][1] }]));
         },
         release,

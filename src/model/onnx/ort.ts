@@ -9,7 +9,8 @@ import { BLEND_INPUTS, withBlendedInput, withExtraOutputs } from './proto.js';
 /** The parts of `onnxruntime-node` / `onnxruntime-web` we use. */
 export interface OrtModule {
   InferenceSession: { create(model: Uint8Array, options?: Ort.InferenceSession.SessionOptions): Promise<Ort.InferenceSession> };
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => Ort.Tensor;
+  /** `keep`: the data is fed again in later runs (the pool then sends it once per worker; ORT ignores it). */
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[], keep?: boolean) => Ort.Tensor;
   /** True when calls on one session may overlap (worker threads); otherwise runs are issued one at a time. */
   concurrent?: boolean;
 }
@@ -36,7 +37,10 @@ export interface OrtOptions {
 export interface OrtOutput { data: Float32Array; dims: number[] }
 /** A float tensor for ONNX Runtime. */
 export type OrtFeed = OrtOutput;
-/** The whole images of a blended run (see {@link withBlendedInput}): `to` and `from` (absent = 0), `[1, C, H, W]`. */
+/**
+ * The whole images of a blended run (see {@link withBlendedInput}): `to` and `from` (absent = 0),
+ * `[1, C, H, W]`. Never consumed: pass the same arrays for every batch blended from the same images.
+ */
 export interface OrtBlend { to: OrtFeed; from?: OrtFeed }
 type Extra = { name: string; elemType: number }[];
 
@@ -88,12 +92,14 @@ export class OrtRunner {
    * Runs the model on an NCHW float batch `x` and returns `fetch` (graph outputs, or any float
    * tensor of the graph: these are added as extra outputs). With `blend`, `x` is the masks
    * `[B, 1, H, W]` and the model runs on `from + (to − from) · mask` (see {@link withBlendedInput}).
+   * `x` is consumed (in worker threads its buffer moves to the worker: callers must not read it
+   * afterwards); the blend's images are kept, and should be the same arrays from run to run.
    */
   async run(x: OrtFeed, fetch: string[], extra: Extra = [], blend?: OrtBlend): Promise<OrtOutput[]> {
     const session = await this.session(extra, blend);
-    const tensor = (f: OrtFeed) => new this.ort.Tensor('float32', f.data, f.dims);
+    const tensor = (f: OrtFeed, keep = false) => new this.ort.Tensor('float32', f.data, f.dims, keep);
     const feeds = blend
-      ? { [BLEND_INPUTS.to]: tensor(blend.to), [BLEND_INPUTS.mask]: tensor(x), ...(blend.from ? { [BLEND_INPUTS.from]: tensor(blend.from) } : {}) }
+      ? { [BLEND_INPUTS.to]: tensor(blend.to, true), [BLEND_INPUTS.mask]: tensor(x), ...(blend.from ? { [BLEND_INPUTS.from]: tensor(blend.from, true) } : {}) }
       : { [this.inputName]: tensor(x) };
     const result = await session.run(feeds, fetch);
     return fetch.map((name) => {
@@ -105,24 +111,22 @@ export class OrtRunner {
   }
 
   /**
-   * {@link run} for fetches that all have the batch first (the model's outputs): the batch goes to
-   * ONNX Runtime in calls of {@link CHUNK} rows, at once when the runtime runs calls concurrently.
+   * {@link run} on a batch of `n` rows whose fetches all have the batch first (the model's outputs):
+   * the batch goes to ONNX Runtime in calls of {@link CHUNK} rows, at once when the runtime runs calls
+   * concurrently. `part(r, rows)` makes the feeds of rows `r … r+rows−1` (each call consumes its `x`).
    */
-  async runRows(x: OrtFeed, fetch: string[], extra: Extra = [], blend?: OrtBlend): Promise<OrtOutput[]> {
-    const n = x.dims[0];
-    if (n <= CHUNK) return this.run(x, fetch, extra, blend);
-    const per = x.data.length / n;
-    const chunk = (r: number) => {
-      const rows = Math.min(CHUNK, n - r);
-      return this.run({ data: x.data.subarray(r * per, (r + rows) * per), dims: [rows, ...x.dims.slice(1)] }, fetch, extra, blend);
+  async runRows(
+    n: number, part: (r: number, rows: number) => Promise<{ x: OrtFeed; blend?: OrtBlend }>, fetch: string[], extra: Extra = [],
+  ): Promise<OrtOutput[]> {
+    const call = async (r: number) => {
+      const { x, blend } = await part(r, Math.min(CHUNK, n - r));
+      return this.run(x, fetch, extra, blend);
     };
+    const starts = Array.from({ length: Math.ceil(n / CHUNK) }, (_, i) => i * CHUNK);
     const parts: OrtOutput[][] = [];
-    if (this.ort.concurrent) {
-      const starts = Array.from({ length: Math.ceil(n / CHUNK) }, (_, i) => i * CHUNK);
-      parts.push(...(await Promise.all(starts.map(chunk))));
-    } else {
-      for (let r = 0; r < n; r += CHUNK) parts.push(await chunk(r));
-    }
+    if (this.ort.concurrent) parts.push(...(await Promise.all(starts.map(call))));
+    else for (const r of starts) parts.push(await call(r));
+    if (parts.length === 1) return parts[0];
     return fetch.map((_, i) => {
       const data = new Float32Array(parts.reduce((a, p) => a + p[i].data.length, 0));
       let at = 0;

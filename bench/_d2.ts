@@ -1,0 +1,17 @@
+import { initBackend } from '../src/node/backend.js';
+import { loadOnnxFile } from '../src/model/onnx/node.js';
+import { explain, evaluate } from '../src/index.js';
+import { referenceInput } from '../test/helpers.js';
+import { methods } from '../src/methods/index.js';
+await initBackend('wasm');
+const m = await loadOnnxFile('/work/shared/models/onnx/mobilenet_v1_0.25_224.onnx', { ortOptions: { workers: Number(process.argv[3] ?? 2) } });
+const img = referenceInput('cat_dog');
+const explained = await explain(m, [img], { targets: [282] });
+const ev = () => evaluate(m, [{ image: img }], { targets: [282], metrics: ['deletion'], baselines: false, explained, deletion: { steps: Number(process.env.STEPS ?? 50) } });
+const mode = process.argv[2];
+const go = () => (mode === 'sc' ? explain(m, [img], { targets: [282], method: methods.scorecam }) : ev());
+await go();
+let t = performance.now();
+for (let r = 0; r < 10; r++) await go();
+console.log(mode, ((performance.now() - t) / 10).toFixed(1), 'ms');
+m.dispose();
