@@ -27,7 +27,7 @@ export default async function main(): Promise<void> {
     const t2 = performance.now();
     const installed = path.join(app, 'node_modules');
     const bundle = readFileSync(path.join(installed, 'gradcam/dist/gradcam.browser.js'));
-    const top = ['@tensorflow', '@img', 'sharp', 'h5wasm', 'onnx-proto', 'protobufjs', 'gradcam']
+    const top = ['@tensorflow', '@img', 'sharp', 'h5wasm', 'protobufjs', 'gradcam']
       .map((d) => [d, folderBytes(path.join(installed, d))] as const).sort((a, b) => b[1] - a[1]);
     table(['what', 'size'], [
       ['tarball (npm pack)', MB(bytes)],

@@ -38,6 +38,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 4000,
     lib: { entry: path.join(root, 'build/browser-entry.ts'), formats: ['es'], fileName: () => 'gradcam.browser.js' },
     // One file, even for dynamic imports; minified (library mode keeps ES output readable by default).
-    rolldownOptions: { output: { codeSplitting: false, minify: true } },
+    // ONNX Runtime Web stays outside (an optional peer; inlined with its wasm it made the bundle 77 MB):
+    // a page explaining ONNX models maps `onnxruntime-web` in an import map or passes `{ ort }`.
+    rolldownOptions: { external: [/^onnxruntime-/], output: { codeSplitting: false, minify: true } },
   },
 });

@@ -8,7 +8,7 @@
  * 4. the standalone `gradcam.browser.js` from a static page's `<script type="module">`;
  * 5. `npm run web:build`'s output served from a sub-path (`/demo/`, as on GitHub Pages).
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -218,6 +218,8 @@ window.result = (async () => {
     expectCatAndDog(result.peaks[0], result.peaks[1]);
     // Self-contained: the page fetched the bundle and the model, no other script.
     expect(requests.filter((r) => r.endsWith('.js'))).toEqual(['/standalone/gradcam.browser.js']);
+    // ONNX Runtime Web stays outside the bundle (an optional peer: inlined with its wasm, 77 MB).
+    expect(statSync(path.join(dir, 'gradcam.browser.js')).size).toBeLessThan(3 * 2 ** 20);
   });
 
   it('5. `npm run web:build` output works served from a sub-path (/demo/)', async () => {

@@ -51,6 +51,15 @@ function labelsOf(given: string[] | string | undefined, classes: number): string
   return Array.from({ length: classes }, (_, i) => `class ${i}`);
 }
 
+/** onnxruntime-web, or a one-line error saying how to provide it. */
+async function importOrtWeb(source: string): Promise<OrtModule> {
+  try {
+    return (await import('onnxruntime-web')) as unknown as OrtModule;
+  } catch (e) {
+    throw new GradcamError(`ONNX models need ONNX Runtime: install onnxruntime-web (a bundler finds it), map it in an import map, or pass { ort } (${(e as Error).message.split('\n')[0]})`, source);
+  }
+}
+
 /** Loads an ONNX model from its bytes. `source` names it in messages. */
 export async function loadOnnxFromBytes(bytes: Uint8Array, source: string, opts: OnnxLoadOptions = {}): Promise<OnnxExplainableModel> {
   let model;
@@ -61,7 +70,7 @@ export async function loadOnnxFromBytes(bytes: Uint8Array, source: string, opts:
     throw e;
   }
   const program = importGraph(model, source);
-  const ort = opts.ort ?? ((await import('onnxruntime-web')) as unknown as OrtModule);
+  const ort = opts.ort ?? (await importOrtWeb(source));
   const ortBytes = model.externalData ? inlineExternalData(bytes, model) : bytes;
   const runner = new OrtRunner(ort, ortBytes, program.input, source, opts.ortOptions);
   try {
