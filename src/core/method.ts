@@ -59,7 +59,7 @@ export interface PerturbationContext {
   scoreInputs(m: number, xs: tf.Tensor4D): Promise<Float32Array>;
   /**
    * Pair m's target score for its input times each of the masks `[B, H, W, 1]` (the product is
-   * built in the layout the model runs fastest).
+   * built by the model's runtime where it can: see `ExplainableModel.runMasked`).
    */
   scoreMasked(m: number, masks: tf.Tensor4D): Promise<Float32Array>;
   /** Pair m's target score for each of the activations `a` `[B, h, w, C]`, through the rest of the network. */

@@ -6,7 +6,8 @@ import { perturbationScores } from './perturb.js';
  * Score-CAM (Wang et al., CVPR-W 2020, arXiv 1910.01279), as pytorch-grad-cam: each channel,
  * upsampled to the input (bilinear, corners aligned) and min–max normalised (eps 1e-8), masks the
  * preprocessed input; the target score of each masked input is that channel's score, and
- * `w = softmax_k(score)`. (The perturbed copies are built as masks `[n, H, W, 1]`; the core multiplies.) No gradients; C forward passes per image, batched by `batchSize`.
+ * `w = softmax_k(score)`. No gradients; C forward passes per image, batched by `batchSize` (the
+ * method builds the masks `[n, H, W, 1]`; the core or the model's runtime multiplies).
  */
 export const scorecam: PerturbationMethod = {
   name: 'scorecam',
