@@ -48,7 +48,19 @@ describe('ONNX models', () => {
       const twice = tf.tidy(() => run.head(tf.concat([run.activation, run.activation]) as tf.Tensor4D, [0, 0]));
       expect(twice[0].shape[0]).toBe(2);
       expect(tf.tidy(() => maxAbsDiff(twice[0].slice([1], [1]), ort[0]))).toBeLessThanOrEqual(1e-3);
-      [...ort, ...mine, ...viaHead, ...twice].forEach((t) => t.dispose());
+      // The head on ONNX Runtime (the graph cut at the layer; Ablation-CAM's passes) = the TF.js head, on
+      // altered activations of the same image twice. LR-ASPP's head reads sizes computed from the
+      // image's shape, so it has none and the TF.js head serves.
+      expect(Boolean(run.runHead), 'has an ONNX Runtime head').toBe(name !== 'lraspp_mobilenet_v3');
+      const altered = tf.tidy(() => tf.concat([run.activation, run.activation.mul(tf.linspace(0, 2, run.activation.shape[3]))]) as tf.Tensor4D);
+      const byOrt = run.runHead ? await run.runHead(altered, [0, 0]) : [];
+      const byTfjs = tf.tidy(() => run.head(altered, [0, 0]));
+      if (run.runHead) {
+        expect(byOrt.map((t) => t.shape)).toEqual(byTfjs.map((t) => t.shape));
+        byOrt.forEach((t, i) => expect(maxAbsDiff(t, byTfjs[i])).toBeLessThanOrEqual(1e-3));
+        expect(tf.tidy(() => maxAbsDiff(byOrt[0].slice([0], [1]), byOrt[0].slice([1], [1])))).toBeGreaterThan(1e-3);
+      }
+      [...ort, ...mine, ...viaHead, ...twice, altered, ...byOrt, ...byTfjs].forEach((t) => t.dispose());
       run.dispose();
       expect(tf.memory().numTensors).toBe(before);
       x.dispose();

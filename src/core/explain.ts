@@ -197,7 +197,10 @@ function perturbationContext(
     },
     scoreInputs: scored('in', (x) => model.run(x)),
     scoreMasked: scored('mask', (masks, m) => runMasked(model, ctx.input(m), masks)),
-    scoreActivations: scored('act', (a, m) => tf.tidy(() => run.head(a, new Array<number>(a.shape[0]).fill(rows[m])))),
+    scoreActivations: scored('act', (a, m) => {
+      const of = new Array<number>(a.shape[0]).fill(rows[m]);
+      return run.runHead ? run.runHead(a, of) : tf.tidy(() => run.head(a, of));
+    }),
   };
   return { ctx, dispose: () => inputs.forEach((x) => x.dispose()) };
 }

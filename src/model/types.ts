@@ -100,6 +100,11 @@ export interface SplitRun {
    */
   head(a: tf.Tensor4D, rows?: number[]): tf.Tensor[];
   /**
+   * Optional: `head`'s outputs, forward only, on the model's own runtime (ONNX Runtime), for the
+   * perturbation methods that run the head on many altered activations (Ablation-CAM).
+   */
+  runHead?(a: tf.Tensor4D, rows?: number[]): Promise<tf.Tensor[]>;
+  /**
    * Optional: the model's outputs for the batch, when the body's runtime computed them in the same
    * pass (ONNX Runtime); spares a forward pass of the head for predictions. Owned by the run.
    */

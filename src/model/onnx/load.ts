@@ -102,6 +102,7 @@ export async function loadOnnxFromBytes(bytes: Uint8Array, source: string, opts:
     return new OnnxExplainableModel({
       program, runner, source, name: opts.name ?? meta.name ?? source.split(/[\\/]/).pop()!,
       labels: labelsOf(given, classes), preprocessing, targetLayer: target, tokens,
+      graph: { nodes: model.graph.nodes, initializers: new Set(model.graph.initializers.keys()) },
     });
   } catch (e) {
     await runner.dispose();

@@ -7,9 +7,13 @@ import * as tf from '@tensorflow/tfjs';
 import { GradcamError, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type SplitRun } from '../types.js';
 import { disposeProgram, execute, stepsFor, type Program, type Step, type ValueMeta } from './graph.js';
 import { toPlain, type Val } from './ops.js';
-import type { OrtFeed, OrtOutput, OrtRunner } from './ort.js';
+import type { OrtFeed, OrtOutput, OrtRunner, OrtVariant } from './ort.js';
+import { BLEND_INPUTS, withBlendedInput, withGraphCut, type OnnxNode } from './proto.js';
 
 export interface TokenOption { grid: [number, number]; drop: number }
+
+/** The rest of the network after a layer as an ONNX Runtime session: fed `inputs`, fetching `outputs`. */
+interface OrtHead { inputs: string[]; outputs: string[]; variant: OrtVariant }
 
 const shapeText = (l: LayerInfo) => `[${l.shape.slice(1).map((d) => d ?? '?').join(',')}]`;
 
@@ -51,6 +55,8 @@ export interface OnnxModelParts {
   targetLayer?: string;
   /** Token layout for token layers whose count is not a square (+1). */
   tokens?: TokenOption;
+  /** The ONNX graph's nodes and weight names (to cut the graph for ONNX Runtime heads). */
+  graph: { nodes: OnnxNode[]; initializers: Set<string> };
 }
 
 export class OnnxExplainableModel implements ExplainableModel {
@@ -70,12 +76,15 @@ export class OnnxExplainableModel implements ExplainableModel {
   private readonly fullSteps: Step[];
   private readonly heads = new Map<string, { steps: Step[]; fetch: string[] }>();
   private readonly images = new WeakMap<tf.Tensor, Promise<OrtFeed>>();
+  private readonly graph: OnnxModelParts['graph'];
+  private readonly cuts = new Map<string, OrtHead | undefined>();
   private disposed = false;
 
   constructor(parts: OnnxModelParts) {
     const p = parts.program;
     this.program = p;
     this.runner = parts.runner;
+    this.graph = parts.graph;
     this.name = parts.name;
     this.source = parts.source;
     this.preprocessing = parts.preprocessing;
@@ -170,14 +179,15 @@ export class OnnxExplainableModel implements ExplainableModel {
   /** A blend image's NCHW data, made once per tensor (tensors are immutable) and fed again by identity. */
   private image(x: tf.Tensor4D): Promise<OrtFeed> {
     let f = this.images.get(x);
-    if (!f) this.images.set(x, f = this.nchw(x));
+    if (!f) this.images.set(x, f = this.nchw(x).then((d) => ({ ...d, keep: true })));
     return f;
   }
 
   /** Forward pass on ONNX Runtime: every output for a preprocessed NHWC batch. */
   async run(x: tf.Tensor4D): Promise<tf.Tensor[]> {
     this.check();
-    const outs = await this.runner.runRows(x.shape[0], async (r, rows) => ({ x: await this.nchw(x, r, rows) }), this.outputTensors, this.extra(this.outputTensors));
+    const input = this.runner.inputName;
+    const outs = await this.runner.runRows(x.shape[0], async (r, rows) => ({ [input]: await this.nchw(x, r, rows) }), this.outputTensors, this.extra(this.outputTensors));
     return this.outputsOf(outs);
   }
 
@@ -187,11 +197,13 @@ export class OnnxExplainableModel implements ExplainableModel {
    */
   async runMasked(to: tf.Tensor4D, masks: tf.Tensor4D, from?: tf.Tensor4D): Promise<tf.Tensor[]> {
     this.check();
+    const variant: OrtVariant = { key: from ? 'blend' : 'scale', edit: (b) => withBlendedInput(b, this.runner.inputName, !!from) };
     const outs = await this.runner.runRows(masks.shape[0], async (r, rows) => ({
       // [rows, H, W, 1] is laid out as [rows, 1, H, W].
-      x: await download(rows === masks.shape[0] ? masks.clone() : masks.slice([r], [rows]), [rows, 1, ...masks.shape.slice(1, 3)]),
-      blend: { to: await this.image(to), ...(from ? { from: await this.image(from) } : {}) },
-    }), this.outputTensors, this.extra(this.outputTensors));
+      [BLEND_INPUTS.mask]: await download(rows === masks.shape[0] ? masks.clone() : masks.slice([r], [rows]), [rows, 1, ...masks.shape.slice(1, 3)]),
+      [BLEND_INPUTS.to]: await this.image(to),
+      ...(from ? { [BLEND_INPUTS.from]: await this.image(from) } : {}),
+    }), this.outputTensors, this.extra(this.outputTensors), variant);
     return this.outputsOf(outs);
   }
 
@@ -231,6 +243,51 @@ export class OnnxExplainableModel implements ExplainableModel {
   }
 
   /**
+   * The head as ONNX Runtime runs it, forward only: the graph cut at `layer`, fed the layer and the
+   * skip tensors the body run fetched. Undefined when the cut nodes read anything else (a shape
+   * computed from the image, an integer tensor): the TF.js head serves then.
+   */
+  private ortHead(layer: string): OrtHead | undefined {
+    if (this.cuts.has(layer)) return this.cuts.get(layer);
+    const { fetch } = this.headOf(layer);
+    const { nodes, initializers } = this.graph;
+    const producer = new Map<string, OnnxNode>();
+    for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+    const down = new Set([layer]);
+    const keep = new Set<string>();
+    for (const n of nodes) {
+      if (!n.inputs.some((k) => down.has(k))) continue;
+      keep.add(n.outputs[0]);
+      n.outputs.forEach((o) => down.add(o));
+    }
+    // Constants the cut nodes read (Constant nodes and what is computed from weights alone) come along.
+    const constant = (t: string): boolean => {
+      if (!t || initializers.has(t)) return true;
+      const n = producer.get(t);
+      if (!n || !n.inputs.every(constant)) return false;
+      keep.add(n.outputs[0]);
+      return true;
+    };
+    const inputs = new Set<string>();
+    let ok = true;
+    for (const n of nodes) {
+      if (!keep.has(n.outputs[0]) || !n.inputs.some((k) => down.has(k))) continue;
+      for (const k of n.inputs) {
+        if (down.has(k) && k !== layer) continue;
+        if (k === layer || (!constant(k) && fetch.includes(k) && this.program.meta.get(k)?.dtype === 'float32')) inputs.add(k);
+        else if (!constant(k)) ok = false;
+      }
+    }
+    const outputs = this.outputTensors.filter((o) => down.has(o) && o !== layer);
+    const head = ok && outputs.length ? {
+      inputs: [...inputs], outputs,
+      variant: { key: `head:${layer}`, edit: (b: Uint8Array) => withGraphCut(b, keep, [...inputs]) },
+    } : undefined;
+    this.cuts.set(layer, head);
+    return head;
+  }
+
+  /**
    * Body on ONNX Runtime up to `layer` (added as an extra output with the skip tensors the head reads),
    * head in TF.js.
    */
@@ -243,7 +300,7 @@ export class OnnxExplainableModel implements ExplainableModel {
     // TF.js head's time), so predictions need no head pass.
     const finals = this.outputTensors.filter((o) => !fetch.includes(o));
     const all = [...fetch, ...finals];
-    const outs = await this.runner.run(await this.nchw(x), all, this.extra(all));
+    const outs = await this.runner.run({ [this.runner.inputName]: await this.nchw(x) }, all, this.extra(all));
     const vals = outs.map((o, i) => this.stored(o, this.program.meta.get(all[i])!));
     const finalVals = vals.splice(fetch.length);
     const outputs = this.outputTensors.map((o) => {
@@ -267,7 +324,8 @@ export class OnnxExplainableModel implements ExplainableModel {
     }
     const skipNames = fetch.slice(1);
     const p = this.program;
-    const head = (a: tf.Tensor4D, rows?: number[]): tf.Tensor[] => {
+    /** The head's feeds for activations `a` (rows of the batch: `rows`, default all). */
+    const feedsFor = (a: tf.Tensor4D, rows?: number[]): Map<string, Val> => {
       const m = a.shape[0];
       const identity = !rows || (rows.length === n && rows.every((r, i) => r === i));
       const pick = (t: tf.Tensor) => (identity ? t : tf.gather(t, tf.tensor1d(rows!, 'int32')));
@@ -280,7 +338,11 @@ export class OnnxExplainableModel implements ExplainableModel {
         feeds.set(layer, { t: a, layout: 'nhwc' });
       }
       skipNames.forEach((k, i) => feeds.set(k, { t: pick(captured[i].t), layout: captured[i].layout }));
-      const computed = execute(p, steps, feeds, this.outputTensors.filter((o) => !skipNames.includes(o)), m);
+      return feeds;
+    };
+    const head = (a: tf.Tensor4D, rows?: number[]): tf.Tensor[] => {
+      const feeds = feedsFor(a, rows);
+      const computed = execute(p, steps, feeds, this.outputTensors.filter((o) => !skipNames.includes(o)), a.shape[0]);
       let j = 0;
       return this.outputTensors.map((o) => {
         const v = skipNames.includes(o) ? feeds.get(o)! : computed[j++];
@@ -288,9 +350,30 @@ export class OnnxExplainableModel implements ExplainableModel {
         return t === a || skipNames.includes(o) ? t.clone() : t;
       });
     };
+    const cut = this.ortHead(layer);
+    const runHead = cut && (async (a: tf.Tensor4D, rows?: number[]): Promise<tf.Tensor[]> => {
+      this.check();
+      const m = a.shape[0];
+      const [inputs, passed] = tf.tidy(() => {
+        const feeds = feedsFor(a, rows);
+        const onnx = (v: Val) => (v.layout === 'nhwc' ? tf.transpose(v.t, [0, 3, 1, 2]) : v.t.clone());
+        return [cut.inputs.map((k) => onnx(feeds.get(k)!)), this.outputTensors.filter((o) => !cut.outputs.includes(o)).map((o) => this.asOutput(feeds.get(o)!).clone())];
+      });
+      try {
+        const outs = await this.runner.runRows(m, async (r, k) => Object.fromEntries(await Promise.all(cut.inputs.map(async (name, i) =>
+          [name, await download(k === m ? inputs[i].clone() : inputs[i].slice([r], [k]))] as const))), cut.outputs, this.extra(cut.outputs), cut.variant);
+        const computed = this.outputsOf(outs);
+        let j = 0;
+        let q = 0;
+        return this.outputTensors.map((o) => (cut.outputs.includes(o) ? computed[j++] : passed[q++]));
+      } finally {
+        tf.dispose(inputs);
+      }
+    });
     return {
       activation,
       head,
+      ...(runHead ? { runHead } : {}),
       outputs,
       dispose: () => {
         tf.dispose(outputs);

@@ -4,7 +4,7 @@
  */
 import type * as Ort from 'onnxruntime-common';
 import { GradcamError } from '../types.js';
-import { BLEND_INPUTS, withBlendedInput, withExtraOutputs } from './proto.js';
+import { withExtraOutputs } from './proto.js';
 
 /** The parts of `onnxruntime-node` / `onnxruntime-web` we use. */
 export interface OrtModule {
@@ -35,18 +35,19 @@ export interface OrtOptions {
 }
 
 export interface OrtOutput { data: Float32Array; dims: number[] }
-/** A float tensor for ONNX Runtime. */
-export type OrtFeed = OrtOutput;
 /**
- * The whole images of a blended run (see {@link withBlendedInput}): `to` and `from` (absent = 0),
- * `[1, C, H, W]`. Never consumed: pass the same arrays for every batch blended from the same images.
+ * A float tensor for ONNX Runtime. Consumed by the run (in worker threads its buffer moves to the
+ * worker: do not read it afterwards) unless `keep`: then it is fed again in later runs, as the same
+ * array (the pool sends it once per worker).
  */
-export interface OrtBlend { to: OrtFeed; from?: OrtFeed }
+export interface OrtFeed extends OrtOutput { keep?: boolean }
+/** The model as ONNX Runtime runs it for some passes: `edit` makes its bytes, `key` names it. */
+export interface OrtVariant { key: string; edit(bytes: Uint8Array): Uint8Array }
 type Extra = { name: string; elemType: number }[];
 
 /**
- * Sessions over one model: the plain model for forward passes, and per set of extra outputs (and
- * for the blended input) a session of the edited model (created on first use, kept).
+ * Sessions over one model: the plain model for forward passes, and per variant (blended input, a
+ * cut graph) and set of extra outputs a session of the edited model (created on first use, kept).
  */
 export class OrtRunner {
   private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
@@ -55,24 +56,25 @@ export class OrtRunner {
   constructor(
     private readonly ort: OrtModule,
     private readonly bytes: Uint8Array,
-    private readonly inputName: string,
+    /** The image input's name. */
+    readonly inputName: string,
     private readonly source: string,
     private readonly opts: OrtOptions = {},
   ) {}
 
-  private session(extra: Extra, blend?: OrtBlend): Promise<Ort.InferenceSession> {
+  private session(extra: Extra, variant?: OrtVariant): Promise<Ort.InferenceSession> {
     if (this.disposed) throw new GradcamError('the model was disposed', this.source);
-    const variant = !blend ? '' : blend.from ? 'blend:' : 'scale:';
-    const key = `${variant}${extra.map((e) => e.name).sort().join('\n')}`;
+    const key = `${variant?.key ?? ''}|${extra.map((e) => e.name).sort().join('\n')}`;
     let s = this.sessions.get(key);
     if (!s) {
-      const base = blend ? withBlendedInput(this.bytes, this.inputName, !!blend.from) : this.bytes;
+      const base = variant ? variant.edit(this.bytes) : this.bytes;
       const bytes = extra.length ? withExtraOutputs(base, extra) : base;
       s = this.ort.InferenceSession.create(bytes, {
         intraOpNumThreads: this.opts.threads ?? 1,
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        logSeverityLevel: 3, // errors only: warnings (e.g. unused weights) would litter the CLI's output
         ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
       }).catch((e: Error) => {
         this.sessions.delete(key);
@@ -89,19 +91,13 @@ export class OrtRunner {
   }
 
   /**
-   * Runs the model on an NCHW float batch `x` and returns `fetch` (graph outputs, or any float
-   * tensor of the graph: these are added as extra outputs). With `blend`, `x` is the masks
-   * `[B, 1, H, W]` and the model runs on `from + (to − from) · mask` (see {@link withBlendedInput}).
-   * `x` is consumed (in worker threads its buffer moves to the worker: callers must not read it
-   * afterwards); the blend's images are kept, and should be the same arrays from run to run.
+   * Runs the model (or `variant` of it) on `feeds` by input name and returns `fetch` (graph outputs,
+   * or any tensor of the graph: these are added as extra outputs).
    */
-  async run(x: OrtFeed, fetch: string[], extra: Extra = [], blend?: OrtBlend): Promise<OrtOutput[]> {
-    const session = await this.session(extra, blend);
-    const tensor = (f: OrtFeed, keep = false) => new this.ort.Tensor('float32', f.data, f.dims, keep);
-    const feeds = blend
-      ? { [BLEND_INPUTS.to]: tensor(blend.to, true), [BLEND_INPUTS.mask]: tensor(x), ...(blend.from ? { [BLEND_INPUTS.from]: tensor(blend.from, true) } : {}) }
-      : { [this.inputName]: tensor(x) };
-    const result = await session.run(feeds, fetch);
+  async run(feeds: Record<string, OrtFeed>, fetch: string[], extra: Extra = [], variant?: OrtVariant): Promise<OrtOutput[]> {
+    const session = await this.session(extra, variant);
+    const tensors = Object.fromEntries(Object.entries(feeds).map(([name, f]) => [name, new this.ort.Tensor('float32', f.data, f.dims, f.keep)]));
+    const result = await session.run(tensors, fetch);
     return fetch.map((name) => {
       const t = result[name];
       const out = { data: t.data as Float32Array, dims: [...t.dims] };
@@ -113,15 +109,12 @@ export class OrtRunner {
   /**
    * {@link run} on a batch of `n` rows whose fetches all have the batch first (the model's outputs):
    * the batch goes to ONNX Runtime in calls of {@link CHUNK} rows, at once when the runtime runs calls
-   * concurrently. `part(r, rows)` makes the feeds of rows `r … r+rows−1` (each call consumes its `x`).
+   * concurrently. `part(r, rows)` makes the feeds of rows `r … r+rows−1`.
    */
   async runRows(
-    n: number, part: (r: number, rows: number) => Promise<{ x: OrtFeed; blend?: OrtBlend }>, fetch: string[], extra: Extra = [],
+    n: number, part: (r: number, rows: number) => Promise<Record<string, OrtFeed>>, fetch: string[], extra: Extra = [], variant?: OrtVariant,
   ): Promise<OrtOutput[]> {
-    const call = async (r: number) => {
-      const { x, blend } = await part(r, Math.min(CHUNK, n - r));
-      return this.run(x, fetch, extra, blend);
-    };
+    const call = async (r: number) => this.run(await part(r, Math.min(CHUNK, n - r)), fetch, extra, variant);
     const starts = Array.from({ length: Math.ceil(n / CHUNK) }, (_, i) => i * CHUNK);
     const parts: OrtOutput[][] = [];
     if (this.ort.concurrent) parts.push(...(await Promise.all(starts.map(call))));

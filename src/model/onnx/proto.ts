@@ -397,6 +397,51 @@ export function withBlendedInput(bytes: Uint8Array, input: string, withFrom: boo
   return concat(parts);
 }
 
+/**
+ * The model cut at a tensor: only the nodes that make one of `keep` (a node is named by its first
+ * output), the graph inputs replaced by `inputs` (float tensors fed instead of computed), outputs
+ * kept where the cut graph makes or is fed them. Weights and every unknown field pass through. ONNX
+ * Runtime then runs the rest of the network after an explained layer on given activations
+ * (Ablation-CAM's ablated copies).
+ */
+export function withGraphCut(bytes: Uint8Array, keep: Set<string>, inputs: string[]): Uint8Array {
+  const Node = root.lookupType('onnx.NodeProto');
+  const ValueInfo = root.lookupType('onnx.ValueInfoProto');
+  const Tensor = root.lookupType('onnx.TensorProto');
+  const Graph = root.lookupType('onnx.GraphProto');
+  const name = (type: protobuf.Type, body: Uint8Array) => (type.decode(body) as unknown as { name: string }).name;
+  const tail = Graph.encode(Graph.fromObject({ input: inputs.map((n) => ({ name: n, type: { tensorType: { elemType: DataType.FLOAT } } })) })).finish();
+  const parts: Uint8Array[] = [];
+  for (const f of wireFields(bytes)) {
+    if (f.id !== 7 || !f.body) {
+      parts.push(f.raw);
+      continue;
+    }
+    const fields = wireFields(f.body);
+    // First the kept nodes: what they make and read.
+    const made = new Set(inputs);
+    const read = new Set<string>();
+    const nodes = new Set<Uint8Array>();
+    for (const g of fields) {
+      if (g.id !== 1 || !g.body) continue;
+      const n = Node.decode(g.body) as unknown as { input: string[]; output: string[] };
+      if (!keep.has(n.output[0])) continue;
+      nodes.add(g.raw);
+      n.output.forEach((o) => made.add(o));
+      n.input.forEach((i) => read.add(i));
+    }
+    const kept = fields.filter((g) => {
+      if (g.id === 1) return nodes.has(g.raw);
+      if (g.id === 11 || g.id === 13) return false; // inputs replaced; shapes inferred again
+      if (g.id === 5 && g.body) return read.has(name(Tensor, g.body)); // weights of the kept nodes only
+      if (g.id === 12 && g.body) return made.has(name(ValueInfo, g.body));
+      return true;
+    });
+    parts.push(protobuf.Writer.create().uint32((7 << 3) | 2).bytes(concat([...kept.map((g) => g.raw), tail])).finish());
+  }
+  return concat(parts);
+}
+
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
