@@ -5,6 +5,7 @@
  * - Score-CAM (all 256 channels, default batches of 8) on mobilenet_v1_0.25_224.onnx vs the same weights as a
  *   TF.js model on wasm; ONNX Runtime in worker threads (the default in Node) and on the main thread;
  * - deletion + insertion per map, same two models.
+ * - Ablation-CAM on vit_tiny.onnx: the head's passes on ONNX Runtime vs on the imported TF.js head.
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -19,7 +20,7 @@ import type { ExplainableModel } from '../src/model/types.js';
 import { availableParallelism } from 'node:os';
 import { MODEL_025, SHARED_DIR } from '../scripts/shared.js';
 import { referenceInput } from '../test/helpers.js';
-import { ms, table, time } from './util.js';
+import { ms, table, time, timeAlternating } from './util.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const onnxPath = (n: string) => path.join(SHARED_DIR, 'models', 'onnx', `${n}.onnx`);
@@ -45,6 +46,13 @@ export default async function run(): Promise<void> {
   const vit = await loadModel(onnxPath('vit_tiny'));
   const vt = await time(() => explain(vit, [img], { targets: [282] }), 5, 1);
   rows.push(['Grad-CAM vit_tiny.onnx (token grid)', ms(vt.median), 'perf-anchors: pytorch-grad-cam 58 ms', `${(vt.median / 58).toFixed(2)}×`]);
+  // Ablation-CAM's 192 head passes: on ONNX Runtime (the graph cut at the layer) vs the imported TF.js head.
+  const tfjsHead = Object.create(vit, {
+    split: { value: async (x: tf.Tensor4D, layer: string) => ({ ...(await vit.split(x, layer)), runHead: undefined }) },
+  }) as ExplainableModel;
+  const ablation = (m: ExplainableModel) => () => explain(m, [img], { targets: [282], method: methods.ablationcam });
+  const [abOrt, abTfjs] = await timeAlternating([vit, tfjsHead].map(ablation), 1, 1);
+  rows.push(['Ablation-CAM vit_tiny.onnx (192 channels), head on ORT', ms(abOrt.median), `TF.js head ${ms(abTfjs.median)}`, `${(abOrt.median / abTfjs.median).toFixed(2)}×`]);
   vit.dispose();
 
   // Score-CAM and deletion/insertion, MobileNet v1 0.25: ONNX (ORT in worker threads, the default;
@@ -53,17 +61,18 @@ export default async function run(): Promise<void> {
   const onnx1 = await loadOnnxFile(onnxPath('mobilenet_v1_0.25_224'), { ortOptions: { workers: 0 } });
   const tfjs = await loadModel(MODEL_025);
   const workers = Math.min(4, availableParallelism());
-  const scoreCam = (m: ExplainableModel) => time(() => explain(m, [img], { targets: [282], method: methods.scorecam }), 3, 1);
-  const scTfjs = await scoreCam(tfjs), scOnnx = await scoreCam(onnx), scOnnx1 = await scoreCam(onnx1);
+  // Alternating rounds (tfjs, ORT in workers, ORT on the main thread), medians of 5.
+  const scoreCam = (m: ExplainableModel) => () => explain(m, [img], { targets: [282], method: methods.scorecam });
+  const [scTfjs, scOnnx, scOnnx1] = await timeAlternating([tfjs, onnx, onnx1].map(scoreCam), 5, 1);
   const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
   rows.push([`Score-CAM mobilenet_v1_0.25 (256 channels), ORT in ${workers} workers`, ms(scOnnx.median), `tfjs-wasm ${ms(scTfjs.median)}`, ratio(scOnnx.median, scTfjs.median)]);
   rows.push(['… ORT on the main thread, 1 thread', ms(scOnnx1.median), `tfjs-wasm ${ms(scTfjs.median)}`, ratio(scOnnx1.median, scTfjs.median)]);
 
   const del = async (m: ExplainableModel) => {
     const explained = await explain(m, [img], { targets: [282] });
-    return time(() => evaluate(m, [{ image: img }], { targets: [282], metrics: ['deletion'], baselines: false, explained }), 3, 1);
+    return () => evaluate(m, [{ image: img }], { targets: [282], metrics: ['deletion'], baselines: false, explained });
   };
-  const dTfjs = await del(tfjs), dOnnx = await del(onnx), dOnnx1 = await del(onnx1);
+  const [dTfjs, dOnnx, dOnnx1] = await timeAlternating([await del(tfjs), await del(onnx), await del(onnx1)], 5, 1);
   rows.push([`deletion + insertion per map (51 steps each), ORT in ${workers} workers`, ms(dOnnx.median), `tfjs-wasm ${ms(dTfjs.median)}`, ratio(dOnnx.median, dTfjs.median)]);
   rows.push(['… ORT on the main thread, 1 thread', ms(dOnnx1.median), `tfjs-wasm ${ms(dTfjs.median)}`, ratio(dOnnx1.median, dTfjs.median)]);
   for (const m of [onnx, onnx1, tfjs]) m.dispose();

@@ -14,6 +14,26 @@ export async function time(fn: () => unknown | Promise<unknown>, runs = 5, warmu
   return { min: ms[0], median: ms[Math.floor(ms.length / 2)], runs };
 }
 
+/**
+ * {@link time} for several functions whose times are compared: each round runs every one in turn,
+ * so that the machine's drift (it is shared) weighs on all of them alike.
+ */
+export async function timeAlternating(fns: (() => unknown | Promise<unknown>)[], runs = 5, warmup = 1): Promise<Timing[]> {
+  for (let i = 0; i < warmup; i++) for (const fn of fns) await fn();
+  const times = fns.map((): number[] => []);
+  for (let i = 0; i < runs; i++) {
+    for (const [j, fn] of fns.entries()) {
+      const t = performance.now();
+      await fn();
+      times[j].push(performance.now() - t);
+    }
+  }
+  return times.map((ms) => {
+    ms.sort((a, b) => a - b);
+    return { min: ms[0], median: ms[Math.floor(ms.length / 2)], runs };
+  });
+}
+
 /** Formats milliseconds. */
 export const ms = (v: number) => `${v.toFixed(1)} ms`;
 

@@ -78,11 +78,19 @@ describe('ONNX through explain()', () => {
     expect(g[0].saliency.some((v) => v !== 0)).toBe(true);
   });
 
-  it('evaluate: deletion and insertion on ONNX Runtime', async () => {
-    const res = await evaluate(onnx, [{ image: referenceInput('cat_dog') }], { methods: ['gradcam'], targets: [282], metrics: ['deletion'], deletion: { steps: 8 }, baselines: false });
-    const m = res.methods[0];
-    expect(Number.isFinite(m.deletionAuc)).toBe(true);
-    expect(m.insertionAuc).toBeGreaterThan(m.deletionAuc!);
+  it('evaluate: deletion and insertion on ONNX Runtime (masks made in the graph) = on the TF.js model; no leaks', async () => {
+    const img = referenceInput('cat_dog');
+    const before = tf.memory().numTensors;
+    // The same map on both, so that only the curves' forward passes differ.
+    const explained = await explain(tfjs, [img], { targets: [282], layer: 'conv_pw_13_relu' });
+    const opts = { methods: ['gradcam'] as MethodName[], targets: [282], metrics: ['deletion' as const], deletion: { steps: 20 }, baselines: false, explained };
+    const [a, b] = [(await evaluate(onnx, [{ image: img }], opts)).methods[0], (await evaluate(tfjs, [{ image: img }], opts)).methods[0]];
+    expect(tf.memory().numTensors).toBe(before);
+    expect(a.insertionAuc).toBeGreaterThan(a.deletionAuc!);
+    for (const k of ['deletionCurve', 'insertionCurve'] as const) {
+      expect(a[k]!.length).toBe(21);
+      a[k]!.forEach((v, i) => expect(Math.abs(v - b[k]![i]), `${k}[${i}]`).toBeLessThan(2e-3));
+    }
   });
 
   it('CLI: layers and explain --model x.onnx; a bad file is a one-line error', async () => {

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { rankMasks } from '../src/core/blend.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { OnnxExplainableModel } from '../src/model/onnx/model.js';
 import { loadOnnxFile } from '../src/model/onnx/node.js';
@@ -192,6 +193,17 @@ describe('ONNX models', () => {
     expect(maxAbsDiff(d, e)).toBeLessThanOrEqual(1e-4);
     expect(maxAbsDiff(f, g)).toBeLessThanOrEqual(1e-4);
     expect(tf.tidy(() => maxAbsDiff(d.slice([0], [1]), d.slice([10], [1])))).toBeGreaterThan(1e-2);
+    // Masks made in the graph from a rank map and a count per row = the same masks made in TF.js.
+    const rank = tf.tidy(() => tf.linspace(0, h * w - 1, h * w).reverse().reshape([h, w]) as tf.Tensor2D);
+    const counts = [0, 5000, 20000, h * w];
+    for (const base of [from, undefined]) {
+      const [p] = await pooled.runMasked(to, { rank, counts }, base);
+      const built = tf.tidy(() => { const m = rankMasks({ rank, counts }); return (base ? base.add(to.sub(base).mul(m)) : to.mul(m)) as tf.Tensor4D; });
+      const [q] = await inline.run(built);
+      expect(maxAbsDiff(p, q)).toBeLessThanOrEqual(1e-4);
+      tf.dispose([p, q, built]);
+    }
+    rank.dispose();
     // Blend images are sent once per worker and cached (8 each): 10 images, then the first again.
     const images = Array.from({ length: 10 }, (_, i) => x.slice([i], [1]));
     const two = masks.slice([3], [2]);

@@ -37,21 +37,16 @@ export function classProbabilities(
 }
 
 /**
- * {@link classProbabilities} of the inputs `from + (to − from) · mask(i)` (`to`, `from` `[H, W, 3]`;
- * `mask(i, out)` writes mask i `[H, W]` into `out`, zeros on entry), blended by the model's runtime
- * where it can: deletion and insertion steps.
+ * {@link classProbabilities} of the inputs `from + (to − from) · mask_i` (`to`, `from` `[H, W, 3]`),
+ * where mask i takes the pixels whose `rank` (`[H, W]`) is below `counts[i]`: deletion and insertion
+ * steps. Blended by the model's runtime where it can.
  */
 export function blendProbabilities(
-  model: ExplainableModel, from: tf.Tensor3D, to: tf.Tensor3D, count: number, mask: (i: number, out: Float32Array) => void, classIndex: number, batchSize = 16,
+  model: ExplainableModel, from: tf.Tensor3D, to: tf.Tensor3D, rank: tf.Tensor2D, counts: number[], classIndex: number, batchSize = 16,
 ): Promise<Float32Array> {
-  const [H, W] = to.shape;
   const [t, f] = tf.tidy(() => [to.expandDims(0) as tf.Tensor4D, from.expandDims(0) as tf.Tensor4D]);
-  return probabilities_(model, count, (start, n) => {
-    const data = new Float32Array(n * H * W);
-    for (let j = 0; j < n; j++) mask(start + j, data.subarray(j * H * W, (j + 1) * H * W));
-    const masks = tf.tensor4d(data, [n, H, W, 1]);
-    return runMasked(model, t, masks, f).finally(() => masks.dispose());
-  }, () => classIndex, batchSize).finally(() => tf.dispose([t, f]));
+  return probabilities_(model, counts.length, (start, n) => runMasked(model, t, { rank, counts: counts.slice(start, start + n) }, f),
+    () => classIndex, batchSize).finally(() => tf.dispose([t, f]));
 }
 
 /** Probabilities of `classes(i)` from the outputs of `forward(start, n)`, the next batch started while one runs. */

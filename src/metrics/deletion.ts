@@ -38,29 +38,28 @@ export async function deletionInsertion(model: ExplainableModel, cases: MetricCa
   for (const c of cases) {
     const [H, W] = c.size;
     const order = relevanceOrder(c.map);
+    const rank = new Float32Array(order.length);
+    order.forEach((p, r) => { rank[p] = r; });
+    // Point k of each curve: the pixels of rank < counts[k] are taken. Deletion goes from the image to
+    // its baseline, insertion from its baseline to the image.
     const counts = Array.from({ length: steps + 1 }, (_, k) => Math.min(H * W, Math.ceil((k * H * W) / steps)));
-    const [x, del] = tf.tidy(() => {
+    const [x, del, rankT] = tf.tidy(() => {
       const x = inputTensor(c);
-      return [x, baselineImage(x, opts.deletionBaseline ?? 'zero')];
+      return [x, baselineImage(x, opts.deletionBaseline ?? 'zero'), tf.tensor2d(rank, [H, W])];
     });
     let ins: tf.Tensor3D | undefined;
     try {
-      // Point k of each curve: the first counts[k] pixels of the order are "taken". Deletion goes from
-      // the image to its baseline, insertion from its baseline to the image.
-      const taken = (k: number, mask: Float32Array) => {
-        for (let r = 0, n = counts[k]; r < n; r++) mask[order[r]] = 1;
-      };
       // Both curves at once, sharing the model's runtime; the deletion curve's first batches run
       // while the insertion canvas (a blur, ~15 ms) is made.
-      const deletion = blendProbabilities(model, x, del, steps + 1, taken, c.classIndex, opts.batchSize);
+      const deletion = blendProbabilities(model, x, del, rankT, counts, c.classIndex, opts.batchSize);
       deletion.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
       await nextTask();
       ins = baselineImage(x, opts.insertionBaseline ?? 'blur');
-      const insertion = blendProbabilities(model, ins, x, steps + 1, taken, c.classIndex, opts.batchSize);
+      const insertion = blendProbabilities(model, ins, x, rankT, counts, c.classIndex, opts.batchSize);
       const [d, i] = (await Promise.all([deletion, insertion])).map((v) => Array.from(v));
       out.push({ deletion: d, insertion: i, deletionAuc: auc(d), insertionAuc: auc(i) });
     } finally {
-      tf.dispose([x, del, ...(ins ? [ins] : [])]);
+      tf.dispose([x, del, rankT, ...(ins ? [ins] : [])]);
     }
   }
   return out;

@@ -68,10 +68,11 @@ export interface ExplainableModel {
   run(x: tf.Tensor4D): Promise<tf.Tensor[]>;
   /**
    * Optional: `run` on `from + (to − from) · mask` for each mask (`to`, `from` `[1, H, W, ch]`,
-   * `from` absent = 0; `masks` `[B, H, W, 1]`), for runtimes that blend faster than TF.js can build
-   * and hand over the batch (ONNX Runtime). Without it the core blends and calls `run`.
+   * `from` absent = 0; `masks` `[B, H, W, 1]`, or {@link RankMasks}), for runtimes that blend faster
+   * than TF.js can build and hand over the batch (ONNX Runtime). Without it the core blends and
+   * calls `run`.
    */
-  runMasked?(to: tf.Tensor4D, masks: tf.Tensor4D, from?: tf.Tensor4D): Promise<tf.Tensor[]>;
+  runMasked?(to: tf.Tensor4D, masks: tf.Tensor4D | RankMasks, from?: tf.Tensor4D): Promise<tf.Tensor[]>;
   /**
    * Runs the body up to `layer` and returns the activation and the differentiable rest. `x` must stay
    * alive until the returned run is disposed (a head may read it).
@@ -86,6 +87,12 @@ export interface ExplainableModel {
   /** Frees the weights. */
   dispose(): void;
 }
+
+/**
+ * Masks given by a threshold each: mask i is 1 where `rank < counts[i]`, else 0 (`rank` `[H, W]`):
+ * the steps of a deletion or insertion curve, where pixels are taken in rank order.
+ */
+export interface RankMasks { rank: tf.Tensor2D; counts: number[] }
 
 /**
  * A model run split at one layer: the layer's activation for the batch, and the rest of the

@@ -4,7 +4,7 @@
  * tensors the rest needs); the rest (the head) is the imported TF.js program, differentiable.
  */
 import * as tf from '@tensorflow/tfjs';
-import { GradcamError, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type SplitRun } from '../types.js';
+import { GradcamError, type ExplainableModel, type FinalActivation, type LayerInfo, type OutputInfo, type Preprocessing, type RankMasks, type SplitRun } from '../types.js';
 import { disposeProgram, execute, stepsFor, type Program, type Step, type ValueMeta } from './graph.js';
 import { toPlain, type Val } from './ops.js';
 import type { OrtFeed, OrtOutput, OrtRunner, OrtVariant } from './ort.js';
@@ -176,10 +176,16 @@ export class OnnxExplainableModel implements ExplainableModel {
     return v.t.rank === 4 ? tf.transpose(v.t, [0, 2, 3, 1]) : v.t;
   }
 
-  /** A blend image's NCHW data, made once per tensor (tensors are immutable) and fed again by identity. */
-  private image(x: tf.Tensor4D): Promise<OrtFeed> {
+  /**
+   * A blend image's NCHW data (or a rank map's, `[1, 1, H, W]`), made once per tensor (tensors are
+   * immutable) and fed again by identity.
+   */
+  private image(x: tf.Tensor4D | tf.Tensor2D): Promise<OrtFeed> {
     let f = this.images.get(x);
-    if (!f) this.images.set(x, f = this.nchw(x).then((d) => ({ ...d, keep: true })));
+    if (!f) {
+      const d = x.rank === 2 ? download(x.clone(), [1, 1, ...x.shape]) : this.nchw(x as tf.Tensor4D);
+      this.images.set(x, f = d.then((v) => ({ ...v, keep: true })));
+    }
     return f;
   }
 
@@ -193,14 +199,25 @@ export class OnnxExplainableModel implements ExplainableModel {
 
   /**
    * `run` on `from + (to − from) · mask` for each mask, blended by ONNX Runtime itself (a session of
-   * the model with that blend in front of its input): per row only the mask `[H, W]` crosses over.
+   * the model with that blend in front of its input): per row only the mask `[H, W]` crosses over,
+   * or for {@link RankMasks} one number (the graph compares the rank map, sent once, with it).
    */
-  async runMasked(to: tf.Tensor4D, masks: tf.Tensor4D, from?: tf.Tensor4D): Promise<tf.Tensor[]> {
+  async runMasked(to: tf.Tensor4D, masks: tf.Tensor4D | RankMasks, from?: tf.Tensor4D): Promise<tf.Tensor[]> {
     this.check();
-    const variant: OrtVariant = { key: from ? 'blend' : 'scale', edit: (b) => withBlendedInput(b, this.runner.inputName, !!from) };
-    const outs = await this.runner.runRows(masks.shape[0], async (r, rows) => ({
-      // [rows, H, W, 1] is laid out as [rows, 1, H, W].
-      [BLEND_INPUTS.mask]: await download(rows === masks.shape[0] ? masks.clone() : masks.slice([r], [rows]), [rows, 1, ...masks.shape.slice(1, 3)]),
+    const ranked = !(masks instanceof tf.Tensor);
+    const variant: OrtVariant = {
+      key: `${from ? 'blend' : 'scale'}${ranked ? ':ranked' : ''}`,
+      edit: (b) => withBlendedInput(b, this.runner.inputName, !!from, ranked),
+    };
+    const n = ranked ? masks.counts.length : masks.shape[0];
+    const outs = await this.runner.runRows(n, async (r, rows) => ({
+      ...(ranked
+        ? {
+          [BLEND_INPUTS.rank]: await this.image(masks.rank),
+          [BLEND_INPUTS.count]: { data: Float32Array.from(masks.counts.slice(r, r + rows)), dims: [rows, 1, 1, 1] },
+        }
+        // [rows, H, W, 1] is laid out as [rows, 1, H, W].
+        : { [BLEND_INPUTS.mask]: await download(rows === n ? masks.clone() : masks.slice([r], [rows]), [rows, 1, ...masks.shape.slice(1, 3)]) }),
       [BLEND_INPUTS.to]: await this.image(to),
       ...(from ? { [BLEND_INPUTS.from]: await this.image(from) } : {}),
     }), this.outputTensors, this.extra(this.outputTensors), variant);

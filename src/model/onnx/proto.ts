@@ -345,7 +345,7 @@ export function withExtraOutputs(bytes: Uint8Array, outputs: { name: string; ele
 }
 
 /** Names of the inputs of a model made by {@link withBlendedInput}. */
-export const BLEND_INPUTS = { to: 'gradcam::to', from: 'gradcam::from', mask: 'gradcam::mask' } as const;
+export const BLEND_INPUTS = { to: 'gradcam::to', from: 'gradcam::from', mask: 'gradcam::mask', rank: 'gradcam::rank', count: 'gradcam::count' } as const;
 
 /** Each top-level field of a protobuf message: its number and the raw bytes of the whole field. */
 function wireFields(buf: Uint8Array): { id: number; raw: Uint8Array; body?: Uint8Array }[] {
@@ -371,19 +371,27 @@ function wireFields(buf: Uint8Array): { id: number; raw: Uint8Array; body?: Uint
  * The model with its image input `input` replaced by `from + (to − from) · mask` (or `to · mask`
  * without `from`): inputs {@link BLEND_INPUTS} `to`, `from` `[1, C, H, W]` and `mask` `[B, 1, H, W]`,
  * so that ONNX Runtime builds Score-CAM's masked copies and deletion/insertion steps itself (one
- * small mask per row is sent instead of a whole image). The graph is edited at the wire level:
- * every field this code does not know (functions, docs, sparse weights) passes through untouched.
+ * small mask per row is sent instead of a whole image). `ranked`: the masks are made in the graph
+ * too, `mask = rank < count` from `rank` `[1, 1, H, W]` and `count` `[B, 1, 1, 1]` (a curve's steps:
+ * one number per row crosses over). The graph is edited at the wire level: every field this code
+ * does not know (functions, docs, sparse weights) passes through untouched.
  */
-export function withBlendedInput(bytes: Uint8Array, input: string, withFrom: boolean): Uint8Array {
+export function withBlendedInput(bytes: Uint8Array, input: string, withFrom: boolean, ranked = false): Uint8Array {
   const ValueInfo = root.lookupType('onnx.ValueInfoProto');
   const Graph = root.lookupType('onnx.GraphProto');
-  const { to, from, mask } = BLEND_INPUTS;
+  const { to, from, mask, rank, count } = BLEND_INPUTS;
   const d = `${to}-${from}`;
   const s = `(${d})*${mask}`;
-  const node = (opType: string, inputs: string[], output: string) => ({ name: `gradcam::${opType}`, opType, input: inputs, output: [output] });
-  const nodes = withFrom ? [node('Sub', [to, from], d), node('Mul', [d, mask], s), node('Add', [from, s], input)] : [node('Mul', [to, mask], input)];
+  const node = (opType: string, inputs: string[], output: string, attribute: unknown[] = []) => ({ name: `gradcam::${opType}`, opType, input: inputs, output: [output], attribute });
+  const scaled = [node('Mul', [to, mask], input)];
+  const blended = [node('Sub', [to, from], d), node('Mul', [d, mask], s), node('Add', [from, s], input)];
+  const cast = node('Cast', [`${mask}:bool`], mask, [{ name: 'to', type: 2, i: DataType.FLOAT }]);
+  // Ranked masks are 0/1: with `from`, one Where picks each pixel from `to` or `from` (one pass).
+  const nodes = !ranked ? (withFrom ? blended : scaled)
+    : withFrom ? [node('Less', [rank, count], `${mask}:bool`), node('Where', [`${mask}:bool`, to, from], input)]
+      : [node('Less', [rank, count], `${mask}:bool`), cast, ...scaled];
   const head = Graph.encode(Graph.fromObject({ node: nodes })).finish();
-  const inputs = withFrom ? [to, from, mask] : [to, mask];
+  const inputs = [to, ...(withFrom ? [from] : []), ...(ranked ? [rank, count] : [mask])];
   const tail = Graph.encode(Graph.fromObject({ input: inputs.map((name) => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } })) })).finish();
   const parts: Uint8Array[] = [];
   for (const f of wireFields(bytes)) {
