@@ -31,7 +31,7 @@ export { DEFAULT_MODEL_URL, labelsFor, loadModelFromFiles, loadModelFromUrl, mod
 export { loadModelFromBytes, KERAS_FILE } from './model/load.js';
 export type { LoadOptions, ModelMetadata } from './model/load.js';
 export { GradcamError } from './model/types.js';
-export type { ExplainableModel, FinalActivation, LayerInfo, OutputInfo, Preprocessing, SplitRun } from './model/types.js';
+export type { ExplainableModel, FinalActivation, LayerInfo, OutputInfo, Preprocessing, RankMasks, SplitRun } from './model/types.js';
 export { isSpatial, shapeText } from './model/layers.js';
 /** Rendering. */
 export { colormapNames, colormapTable } from './render/colormap.js';
