@@ -69,6 +69,18 @@ describe('ONNX models', () => {
     });
   }
 
+  it('ViT: the class token is taken before the last MLP, so the TF.js head runs it on one token (logits: the test above)', async () => {
+    const vit = await loadOnnxFile(path.join(MODELS, 'vit_tiny.onnx'), { ortOptions: { workers: 0 } });
+    const p = vit.program;
+    const rankOf = (name: string) => p.meta.get(name)!.shape.length;
+    const matmuls = (block: string) => p.steps.filter((s) => s.node.opType === 'MatMul' && s.node.name.includes(`/${block}/mlp/`));
+    expect(matmuls('encoder_layer_3').map((s) => rankOf(s.outputs[0]))).toEqual([2, 2]); // [B, C]: one token
+    expect(matmuls('encoder_layer_2').map((s) => rankOf(s.outputs[0]))).toEqual([3, 3]); // [B, 197, C]: every token
+    // The layer explained by default is still a full token grid.
+    expect(vit.layers.find((l) => l.name === vit.defaultLayer)!.shape).toEqual([null, 197, 192]);
+    vit.dispose();
+  });
+
   it('reads labels, preprocessing and tokens from the .json and the graph', async () => {
     const vit = await loadOnnxFile(path.join(MODELS, 'vit_tiny.onnx'));
     expect(vit.labels[282]).toBe('tiger cat');

@@ -5,7 +5,8 @@
  */
 import imagenetLabels from '../imagenet-labels.json' with { type: 'json' };
 import { GradcamError, type Preprocessing } from '../types.js';
-import { importGraph } from './graph.js';
+import { disposeProgram, importGraph } from './graph.js';
+import { hoistTokenGathers } from './tokens.js';
 import { OnnxExplainableModel, type TokenOption } from './model.js';
 import { OrtRunner, type OrtModule, type OrtOptions } from './ort.js';
 import { inlineExternalData, parseOnnx, type ExternalReader } from './proto.js';
@@ -69,7 +70,13 @@ export async function loadOnnxFromBytes(bytes: Uint8Array, source: string, opts:
     if (e instanceof GradcamError) throw new GradcamError(e.message, source);
     throw e;
   }
-  const program = importGraph(model, source);
+  let program = importGraph(model, source);
+  const hoisted = hoistTokenGathers(model, program);
+  if (hoisted) {
+    // Imported again with the class token taken early (see tokens.ts); ONNX Runtime keeps the original.
+    disposeProgram(program);
+    program = importGraph(hoisted, source);
+  }
   const ort = opts.ort ?? (await importOrtWeb(source));
   const ortBytes = model.externalData ? inlineExternalData(bytes, model) : bytes;
   const runner = new OrtRunner(ort, ortBytes, program.input, source, opts.ortOptions);

@@ -9,6 +9,7 @@ import { disposeProgram, execute, stepsFor, type Program, type Step, type ValueM
 import { toPlain, type Val } from './ops.js';
 import type { OrtFeed, OrtOutput, OrtRunner, OrtVariant } from './ort.js';
 import { BLEND_INPUTS, withBlendedInput, withGraphCut, type OnnxNode } from './proto.js';
+import { TOKEN_MARK } from './tokens.js';
 
 export interface TokenOption { grid: [number, number]; drop: number }
 
@@ -250,6 +251,15 @@ export class OnnxExplainableModel implements ExplainableModel {
     for (const s of this.fullSteps) if (s.inputs.some((k) => down.has(k))) s.outputs.forEach((k) => down.add(k));
     const wanted = this.outputTensors.filter((o) => down.has(o));
     const steps = stepsFor(p, wanted, new Set([layer])).filter((s) => s.outputs.some((k) => down.has(k)));
+    // Tensors the token rewrite made (tokens.ts) exist only in this program, never in ONNX Runtime's
+    // graph: one read from before the layer (a residual's class token) is made by the head instead.
+    for (let more = true; more;) {
+      const made = new Set(steps.flatMap((s) => s.outputs));
+      const makers = this.fullSteps.filter((s) => !steps.includes(s) && s.outputs.some((k) => k.includes(TOKEN_MARK) && !made.has(k) && steps.some((t) => t.inputs.includes(k))));
+      steps.push(...makers);
+      more = makers.length > 0;
+    }
+    steps.sort((a, b) => this.fullSteps.indexOf(a) - this.fullSteps.indexOf(b));
     const produced = new Set(steps.flatMap((s) => s.outputs));
     const skips = new Set<string>();
     for (const s of steps) for (const k of s.inputs) if (k && k !== layer && !produced.has(k) && !p.statics.has(k)) skips.add(k);
