@@ -36,6 +36,9 @@ async function download(t: tf.Tensor, dims: number[] = t.shape): Promise<OrtFeed
   }
 }
 
+/** Rows `r … r+rows−1` of a batch `t`, as a tensor of their own (the caller disposes it). */
+const rowsOf = <T extends tf.Tensor>(t: T, r: number, rows: number): T => (rows === t.shape[0] ? t.clone() : t.slice([r], [rows])) as T;
+
 /** NHWC shape of a logical 4-D shape. */
 const nhwcShape = (s: (number | null)[]) => (s.length === 4 ? [s[0], s[2], s[3], s[1]] : s);
 
@@ -154,7 +157,7 @@ export class OnnxExplainableModel implements ExplainableModel {
     const c = x.shape[3];
     const wanted = this.program.meta.get(this.program.input)!.shape[1];
     if (c !== (wanted ?? c)) throw new GradcamError(`the model wants ${wanted} input channels, got ${c}`, this.source);
-    return download(tf.tidy(() => tf.transpose(rows === x.shape[0] ? x : x.slice([r], [rows]), [0, 3, 1, 2])));
+    return download(tf.tidy(() => tf.transpose(rowsOf(x, r, rows), [0, 3, 1, 2])));
   }
 
   /** An ORT output as a stored TF.js tensor of `meta`'s layout. */
@@ -218,7 +221,7 @@ export class OnnxExplainableModel implements ExplainableModel {
           [BLEND_INPUTS.count]: { data: Float32Array.from(masks.counts.slice(r, r + rows)), dims: [rows, 1, 1, 1] },
         }
         // [rows, H, W, 1] is laid out as [rows, 1, H, W].
-        : { [BLEND_INPUTS.mask]: await download(rows === n ? masks.clone() : masks.slice([r], [rows]), [rows, 1, ...masks.shape.slice(1, 3)]) }),
+        : { [BLEND_INPUTS.mask]: await download(rowsOf(masks, r, rows), [rows, 1, ...masks.shape.slice(1, 3)]) }),
       [BLEND_INPUTS.to]: await this.image(to),
       ...(from ? { [BLEND_INPUTS.from]: await this.image(from) } : {}),
     }), this.outputTensors, this.extra(this.outputTensors), variant);
@@ -288,21 +291,27 @@ export class OnnxExplainableModel implements ExplainableModel {
       n.outputs.forEach((o) => down.add(o));
     }
     // Constants the cut nodes read (Constant nodes and what is computed from weights alone) come along.
+    const known = new Map<string, boolean>();
     const constant = (t: string): boolean => {
       if (!t || initializers.has(t)) return true;
-      const n = producer.get(t);
-      if (!n || !n.inputs.every(constant)) return false;
-      keep.add(n.outputs[0]);
-      return true;
+      let c = known.get(t);
+      if (c === undefined) {
+        const n = producer.get(t);
+        c = !!n && n.inputs.every(constant);
+        if (c) keep.add(n!.outputs[0]);
+        known.set(t, c);
+      }
+      return c;
     };
     const inputs = new Set<string>();
     let ok = true;
     for (const n of nodes) {
       if (!keep.has(n.outputs[0]) || !n.inputs.some((k) => down.has(k))) continue;
       for (const k of n.inputs) {
-        if (down.has(k) && k !== layer) continue;
-        if (k === layer || (!constant(k) && fetch.includes(k) && this.program.meta.get(k)?.dtype === 'float32')) inputs.add(k);
-        else if (!constant(k)) ok = false;
+        if (k === layer) inputs.add(k);
+        else if (down.has(k) || constant(k)) continue;
+        else if (fetch.includes(k) && this.program.meta.get(k)?.dtype === 'float32') inputs.add(k);
+        else ok = false;
       }
     }
     const outputs = this.outputTensors.filter((o) => down.has(o) && o !== layer);
@@ -388,11 +397,14 @@ export class OnnxExplainableModel implements ExplainableModel {
       });
       try {
         const outs = await this.runner.runRows(m, async (r, k) => Object.fromEntries(await Promise.all(cut.inputs.map(async (name, i) =>
-          [name, await download(k === m ? inputs[i].clone() : inputs[i].slice([r], [k]))] as const))), cut.outputs, this.extra(cut.outputs), cut.variant);
+          [name, await download(rowsOf(inputs[i], r, k))] as const))), cut.outputs, this.extra(cut.outputs), cut.variant);
         const computed = this.outputsOf(outs);
         let j = 0;
         let q = 0;
         return this.outputTensors.map((o) => (cut.outputs.includes(o) ? computed[j++] : passed[q++]));
+      } catch (e) {
+        tf.dispose(passed);
+        throw e;
       } finally {
         tf.dispose(inputs);
       }

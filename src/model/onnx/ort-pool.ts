@@ -101,7 +101,6 @@ class PoolWorker {
   }
 }
 
-
 class PoolTensor {
   constructor(readonly type: 'float32', readonly data: Float32Array, readonly dims: readonly number[], readonly keep = false) {}
 }

@@ -93,6 +93,8 @@ const ONNX_SCHEMA = {
 
 const root = protobuf.Root.fromJSON(ONNX_SCHEMA);
 const ModelProto = root.lookupType('onnx.ModelProto');
+const Graph = root.lookupType('onnx.GraphProto');
+const ValueInfo = root.lookupType('onnx.ValueInfoProto');
 
 type Int64 = number | { toNumber(): number };
 const num = (v: Int64 | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
@@ -377,8 +379,6 @@ function wireFields(buf: Uint8Array): { id: number; raw: Uint8Array; body?: Uint
  * does not know (functions, docs, sparse weights) passes through untouched.
  */
 export function withBlendedInput(bytes: Uint8Array, input: string, withFrom: boolean, ranked = false): Uint8Array {
-  const ValueInfo = root.lookupType('onnx.ValueInfoProto');
-  const Graph = root.lookupType('onnx.GraphProto');
   const { to, from, mask, rank, count } = BLEND_INPUTS;
   const d = `${to}-${from}`;
   const s = `(${d})*${mask}`;
@@ -390,19 +390,13 @@ export function withBlendedInput(bytes: Uint8Array, input: string, withFrom: boo
   const nodes = !ranked ? (withFrom ? blended : scaled)
     : withFrom ? [node('Less', [rank, count], `${mask}:bool`), node('Where', [`${mask}:bool`, to, from], input)]
       : [node('Less', [rank, count], `${mask}:bool`), cast, ...scaled];
-  const head = Graph.encode(Graph.fromObject({ node: nodes })).finish();
   const inputs = [to, ...(withFrom ? [from] : []), ...(ranked ? [rank, count] : [mask])];
-  const tail = Graph.encode(Graph.fromObject({ input: inputs.map((name) => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } })) })).finish();
-  const parts: Uint8Array[] = [];
-  for (const f of wireFields(bytes)) {
-    if (f.id !== 7 || !f.body) {
-      parts.push(f.raw);
-      continue;
-    }
-    const kept = wireFields(f.body).filter((g) => !(g.id === 11 && g.body && (ValueInfo.decode(g.body) as unknown as { name: string }).name === input));
-    parts.push(protobuf.Writer.create().uint32((7 << 3) | 2).bytes(concat([head, ...kept.map((g) => g.raw), tail])).finish());
-  }
-  return concat(parts);
+  const head = Graph.encode(Graph.fromObject({ node: nodes })).finish();
+  return editGraph(bytes, (fields) => [
+    head,
+    ...fields.filter((g) => !(g.id === 11 && g.body && nameOf(ValueInfo, g.body) === input)).map((g) => g.raw),
+    floatInputs(inputs),
+  ]);
 }
 
 /**
@@ -414,18 +408,8 @@ export function withBlendedInput(bytes: Uint8Array, input: string, withFrom: boo
  */
 export function withGraphCut(bytes: Uint8Array, keep: Set<string>, inputs: string[]): Uint8Array {
   const Node = root.lookupType('onnx.NodeProto');
-  const ValueInfo = root.lookupType('onnx.ValueInfoProto');
   const Tensor = root.lookupType('onnx.TensorProto');
-  const Graph = root.lookupType('onnx.GraphProto');
-  const name = (type: protobuf.Type, body: Uint8Array) => (type.decode(body) as unknown as { name: string }).name;
-  const tail = Graph.encode(Graph.fromObject({ input: inputs.map((n) => ({ name: n, type: { tensorType: { elemType: DataType.FLOAT } } })) })).finish();
-  const parts: Uint8Array[] = [];
-  for (const f of wireFields(bytes)) {
-    if (f.id !== 7 || !f.body) {
-      parts.push(f.raw);
-      continue;
-    }
-    const fields = wireFields(f.body);
+  return editGraph(bytes, (fields) => {
     // First the kept nodes: what they make and read.
     const made = new Set(inputs);
     const read = new Set<string>();
@@ -441,13 +425,29 @@ export function withGraphCut(bytes: Uint8Array, keep: Set<string>, inputs: strin
     const kept = fields.filter((g) => {
       if (g.id === 1) return nodes.has(g.raw);
       if (g.id === 11 || g.id === 13) return false; // inputs replaced; shapes inferred again
-      if (g.id === 5 && g.body) return read.has(name(Tensor, g.body)); // weights of the kept nodes only
-      if (g.id === 12 && g.body) return made.has(name(ValueInfo, g.body));
+      if (g.id === 5 && g.body) return read.has(nameOf(Tensor, g.body)); // weights of the kept nodes only
+      if (g.id === 12 && g.body) return made.has(nameOf(ValueInfo, g.body));
       return true;
     });
-    parts.push(protobuf.Writer.create().uint32((7 << 3) | 2).bytes(concat([...kept.map((g) => g.raw), tail])).finish());
-  }
-  return concat(parts);
+    return [...kept.map((g) => g.raw), floatInputs(inputs)];
+  });
+}
+
+/** The `name` field of an encoded message that has one (a tensor, a value info). */
+const nameOf = (type: protobuf.Type, body: Uint8Array) => (type.decode(body) as unknown as { name: string }).name;
+
+/** Graph fields declaring float tensors `names` as graph inputs. */
+const floatInputs = (names: string[]) =>
+  Graph.encode(Graph.fromObject({ input: names.map((name) => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } })) })).finish();
+
+/**
+ * The model with its graph rewritten by `edit`, which gets the graph's top-level fields and returns
+ * the encoded fields of the new graph; every other field of the model passes through as it is.
+ */
+function editGraph(bytes: Uint8Array, edit: (fields: ReturnType<typeof wireFields>) => Uint8Array[]): Uint8Array {
+  return concat(wireFields(bytes).map((f) => (f.id === 7 && f.body
+    ? protobuf.Writer.create().uint32((7 << 3) | 2).bytes(concat(edit(wireFields(f.body)))).finish()
+    : f.raw)));
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
